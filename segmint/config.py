@@ -1,0 +1,80 @@
+"""Settings read from the environment, with the documented defaults.
+
+Every setting is an environment variable; nothing secret has a default here except the
+development salt for PII hashing, which production must override.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(os.environ.get("SEGMINT_PROJECT_DIR", Path(__file__).resolve().parents[1]))
+
+DEV_PII_SALT = "segmint-dev-salt"
+
+# Off by default: dbt, Dagster and Great Expectations send no usage statistics.
+_TELEMETRY_OFF = {
+    "DO_NOT_TRACK": "1",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_dir: Path
+    duckdb_path: Path
+    landing_dir: Path
+    dagster_home: Path
+    dbt_target: str
+    pii_salt: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        project_dir = PROJECT_DIR
+
+        def path(var: str, default: Path) -> Path:
+            value = os.environ.get(var)
+            return Path(value).expanduser().resolve() if value else default
+
+        return cls(
+            project_dir=project_dir,
+            duckdb_path=path("SEGMINT_DUCKDB_PATH", project_dir / "warehouse" / "segmint.duckdb"),
+            landing_dir=path("SEGMINT_LANDING_DIR", project_dir / "data" / "landing"),
+            dagster_home=path("DAGSTER_HOME", project_dir / ".dagster_home"),
+            dbt_target=os.environ.get("SEGMINT_DBT_TARGET", "dev"),
+            pii_salt=os.environ.get("SEGMINT_PII_SALT", DEV_PII_SALT),
+        )
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+def export_environment(s: Settings | None = None) -> Settings:
+    """Put the resolved settings into os.environ so dbt and Dagster subprocesses see them.
+
+    dbt reads SEGMINT_DUCKDB_PATH and SEGMINT_PII_SALT through env_var() in profiles.yml and
+    the hashing macro; exporting the absolute path keeps Python and dbt on the same file
+    whatever the working directory.
+    """
+    s = s or settings()
+    for key, value in _TELEMETRY_OFF.items():
+        os.environ.setdefault(key, value)
+    os.environ["SEGMINT_DUCKDB_PATH"] = str(s.duckdb_path)
+    os.environ["SEGMINT_LANDING_DIR"] = str(s.landing_dir)
+    os.environ["DAGSTER_HOME"] = str(s.dagster_home)
+    os.environ.setdefault("SEGMINT_DBT_TARGET", s.dbt_target)
+    os.environ.setdefault("SEGMINT_PII_SALT", s.pii_salt)
+    s.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    _ensure_dagster_home(s.dagster_home)
+    return s
+
+
+def _ensure_dagster_home(home: Path) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")

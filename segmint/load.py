@@ -1,0 +1,397 @@
+"""Validated loading of landing files into the ``raw`` schema of the warehouse.
+
+Every row of every file is checked against its table's contract (``segmint/contracts``):
+valid rows go to ``raw.<table>``, invalid ones to ``raw.quarantined_rows`` with the file,
+the row number, the field, the reason and the raw payload. Invariant: rows read = rows
+loaded + rows quarantined, per file.
+
+A load is one transaction: if any file is unreadable or misses a required column, the load
+stops with a :class:`LoadError` naming the file and the problem and nothing is written.
+Files are tracked by SHA-256 checksum in ``raw.loaded_files``: loading the same content again
+is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import fastjsonschema
+import pyarrow as pa
+
+from segmint.contracts import TABLES, Contract, contracts
+
+RAW_SCHEMA = "raw"
+READERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json"}
+_BATCH_ROWS = 100_000
+_META_COLUMNS = (
+    ("_load_id", "varchar"),
+    ("_source_file", "varchar"),
+    ("_source_row", "bigint"),
+    ("_loaded_at", "timestamp"),
+)
+
+
+class LoadError(Exception):
+    """A file cannot be loaded at all (unreadable, or a required column is missing)."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+@dataclass
+class FileResult:
+    table: str
+    path: Path
+    checksum: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    skipped_as: str | None = None  # set when the same content was loaded before
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoadReport:
+    load_id: str
+    files: list[FileResult] = field(default_factory=list)
+    unrecognized: list[Path] = field(default_factory=list)
+
+    def totals(self) -> dict[str, dict[str, int]]:
+        """Per table: files, rows read, loaded and quarantined (skipped files count nothing)."""
+        out = {t: {"files": 0, "read": 0, "loaded": 0, "quarantined": 0} for t in TABLES}
+        for f in self.files:
+            if f.skipped_as:
+                continue
+            row = out[f.table]
+            row["files"] += 1
+            row["read"] += f.rows_read
+            row["loaded"] += f.rows_loaded
+            row["quarantined"] += f.rows_quarantined
+        return out
+
+
+# ---------------------------------------------------------------------------------------
+# Discovery
+
+
+def table_for(path: Path) -> str | None:
+    """The raw table a landing file belongs to, from its name or its folder.
+
+    ``orders.parquet``, ``orders_2026-11-01.csv`` and ``orders/part-1.jsonl`` all belong to
+    ``orders``; the longest matching table name wins (``order_items`` is not ``orders``).
+    """
+    if path.suffix.lower() not in READERS:
+        return None
+    for candidate in (path.stem.lower(), path.parent.name.lower()):
+        for table in sorted(TABLES, key=len, reverse=True):
+            if re.fullmatch(rf"{table}([_\-.].*)?", candidate):
+                return table
+    return None
+
+
+def discover(landing_dir: Path) -> tuple[list[tuple[str, Path]], list[Path]]:
+    """Files to load (table, path) in contract order, and files that match no table.
+
+    The ``truth/`` folder written by the generator is not landing data and is not read.
+    """
+    found: list[tuple[str, Path]] = []
+    unrecognized: list[Path] = []
+    for path in sorted(landing_dir.rglob("*")):
+        rel = path.relative_to(landing_dir)
+        if not path.is_file() or rel.parts[0] == "truth" or path.name.startswith("."):
+            continue
+        table = table_for(path)
+        if table is None:
+            unrecognized.append(path)
+        else:
+            found.append((table, path))
+    found.sort(key=lambda tp: (TABLES.index(tp[0]), str(tp[1])))
+    return found, unrecognized
+
+
+def checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# Warehouse objects
+
+
+def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw schema and every contract table, empty, if they do not exist.
+
+    An absent source is then an empty table and the dbt project still builds.
+    """
+    con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    for contract in contracts().values():
+        cols = [f"{_q(c.name)} {c.sql_type}" for c in contract.columns]
+        cols += [f"{name} {kind}" for name, kind in _META_COLUMNS]
+        con.execute(f"create table if not exists {RAW_SCHEMA}.{contract.table} ({', '.join(cols)})")
+    con.execute(
+        f"""create table if not exists {RAW_SCHEMA}.quarantined_rows (
+            load_id varchar, source_table varchar, source_file varchar, row_number bigint,
+            field varchar, reason varchar, errors varchar, payload varchar,
+            quarantined_at timestamp)"""
+    )
+    con.execute(
+        f"""create table if not exists {RAW_SCHEMA}.loaded_files (
+            load_id varchar, source_table varchar, file_path varchar, checksum varchar,
+            rows_read bigint, rows_loaded bigint, rows_quarantined bigint, loaded_at timestamp)"""
+    )
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# ---------------------------------------------------------------------------------------
+# Reading and coercion
+
+
+def _reader_sql(path: Path) -> str:
+    kind = READERS[path.suffix.lower()]
+    p = _lit(str(path))
+    if kind == "parquet":
+        return f"read_parquet({p})"
+    if kind == "csv":
+        return f"read_csv({p}, header = true, all_varchar = true)"
+    return f"read_json({p}, format = 'newline_delimited', sample_size = -1)"
+
+
+def _columns(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
+    """Column names of a file, lower-cased and trimmed, mapped to their names in the file."""
+    try:
+        described = con.execute(f"describe select * from {_reader_sql(path)}").fetchall()
+    except duckdb.Error as exc:
+        raise LoadError(path, f"cannot be read: {str(exc).splitlines()[0]}") from exc
+    return {name.strip().lower(): name for name, *_ in described}
+
+
+def _coerced_json(col_sql: str, json_type: str, fmt: str | None) -> str:
+    """SQL for a JSON value of one field: typed when the text parses, else the text itself.
+
+    The validator then sees numbers as numbers and rejects text that is not one, with the
+    original value in its message. Timestamps and dates are checked on DuckDB's reading of
+    them, so what passes here is what staging can parse.
+    """
+    v = f"nullif(trim({col_sql}), '')"
+    if json_type == "integer":
+        d = f"try_cast({v} as double)"
+        return (
+            f"case when {d} is null or not isfinite({d}) then to_json({v}) "
+            f"when {d} = trunc({d}) then to_json(cast({d} as bigint)) else to_json({d}) end"
+        )
+    if json_type == "number":
+        d = f"try_cast({v} as double)"
+        return f"case when {d} is null or not isfinite({d}) then to_json({v}) else to_json({d}) end"
+    if fmt == "date-time":
+        ts = f"try_cast({v} as timestamptz)"
+        return (
+            f"coalesce(to_json(strftime(timezone('UTC', {ts}), '%Y-%m-%dT%H:%M:%S.%fZ')), "
+            f"to_json({v}))"
+        )
+    if fmt == "date":
+        return f"coalesce(to_json(strftime(try_cast({v} as date), '%Y-%m-%d')), to_json({v}))"
+    return f"to_json(nullif({col_sql}, ''))"
+
+
+def _typed(col_sql: str, json_type: str, fmt: str | None) -> str:
+    """SQL for the value stored in raw (only ever applied to validated rows)."""
+    if json_type == "integer":
+        return f"cast(cast(nullif(trim({col_sql}), '') as double) as bigint)"
+    if json_type == "number":
+        return f"cast(nullif(trim({col_sql}), '') as double)"
+    if fmt in ("date-time", "date"):
+        return f"nullif(trim({col_sql}), '')"
+    return f"nullif({col_sql}, '')"
+
+
+def _stage_file(
+    con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, present: dict[str, str]
+) -> str:
+    """Copy a file into a temp table of text columns with a 1-based row number."""
+    name = f"_landing_{uuid.uuid4().hex[:8]}"
+    cols = []
+    for col in contract.columns:
+        if col.name in present:
+            cols.append(f"cast({_q(present[col.name])} as varchar) as {_q(col.name)}")
+        else:
+            cols.append(f"cast(null as varchar) as {_q(col.name)}")
+    payload_cols = ", ".join(
+        f"{_lit(lower)}: cast({_q(orig)} as varchar)" for lower, orig in present.items()
+    )
+    if READERS[path.suffix.lower()] == "parquet":
+        source = f"read_parquet({_lit(str(path))}, file_row_number = true)"
+        row = "file_row_number + 1"
+    else:
+        source = _reader_sql(path)
+        row = "row_number() over ()"
+    try:
+        con.execute(
+            f"""create temp table {name} as
+                select {row} as _row, {", ".join(cols)}, to_json({{{payload_cols}}}) as _payload
+                from {source}"""
+        )
+    except duckdb.Error as exc:
+        raise LoadError(path, f"cannot be read: {str(exc).splitlines()[0]}") from exc
+    return name
+
+
+def _validate(
+    con: duckdb.DuckDBPyConnection, contract: Contract, staged: str
+) -> Iterator[tuple[int, str, str, str]]:
+    """Yield (row, field, reason, errors_json) for every row that breaks the contract."""
+    doc = ", ".join(
+        f"{_lit(c.name)}, {_coerced_json(_q(c.name), c.json_type, c.format)}"
+        for c in contract.columns
+    )
+    reader = con.sql(f"select _row, json_object({doc}) from {staged}").to_arrow_reader(
+        _BATCH_ROWS
+    )
+    validate = contract.validate
+    for batch in reader:
+        rows = batch.column(0).to_pylist()
+        docs = batch.column(1).to_pylist()
+        for row, text in zip(rows, docs, strict=True):
+            record = {k: v for k, v in json.loads(text).items() if v is not None}
+            try:
+                validate(record)
+            except fastjsonschema.JsonSchemaValueException:
+                errors = contract.errors(record)
+                fields = [f for f, _ in errors]
+                reasons = "; ".join(f"{f}: {r}" for f, r in errors)
+                payload = json.dumps([{"field": f, "reason": r} for f, r in errors])
+                yield row, ",".join(fields), reasons, payload
+
+
+def _load_file(
+    con: duckdb.DuckDBPyConnection, contract: Contract, result: FileResult, load_id: str, now: str
+) -> None:
+    path = result.path
+    present = _columns(con, path)
+    contract_cols = {c.name for c in contract.columns}
+    result.ignored_columns = sorted(set(present) - contract_cols)
+    staged = _stage_file(con, contract, path, {k: v for k, v in present.items()})
+    try:
+        bad = list(_validate(con, contract, staged))
+        bad_table = pa.table(
+            {
+                "_row": pa.array([b[0] for b in bad], pa.int64()),
+                "field": pa.array([b[1] for b in bad], pa.string()),
+                "reason": pa.array([b[2] for b in bad], pa.string()),
+                "errors": pa.array([b[3] for b in bad], pa.string()),
+            }
+        )
+        con.register("_bad_rows", bad_table)
+        meta = f"{_lit(load_id)}, {_lit(str(path))}, s._row, {_lit(now)}::timestamp"
+        typed = ", ".join(_typed(f"s.{_q(c.name)}", c.json_type, c.format) for c in contract.columns)
+        con.execute(
+            f"""insert into {RAW_SCHEMA}.{contract.table}
+                select {typed}, {meta}
+                from {staged} as s anti join _bad_rows as b on s._row = b._row
+                order by s._row"""
+        )
+        con.execute(
+            f"""insert into {RAW_SCHEMA}.quarantined_rows
+                select {_lit(load_id)}, {_lit(contract.table)}, {_lit(str(path))}, b._row,
+                       b.field, b.reason, b.errors, s._payload, {_lit(now)}::timestamp
+                from _bad_rows as b join {staged} as s on s._row = b._row
+                order by b._row"""
+        )
+        con.unregister("_bad_rows")
+        result.rows_read = con.execute(f"select count(*) from {staged}").fetchone()[0]
+        result.rows_quarantined = len(bad)
+        result.rows_loaded = result.rows_read - result.rows_quarantined
+        con.execute(
+            f"insert into {RAW_SCHEMA}.loaded_files values (?, ?, ?, ?, ?, ?, ?, ?::timestamp)",
+            [
+                load_id,
+                contract.table,
+                str(path),
+                result.checksum,
+                result.rows_read,
+                result.rows_loaded,
+                result.rows_quarantined,
+                now,
+            ],
+        )
+    finally:
+        con.execute(f"drop table if exists {staged}")
+
+
+# ---------------------------------------------------------------------------------------
+# Entry point
+
+
+def load(
+    landing_dir: Path,
+    duckdb_path: Path,
+    files: Iterable[tuple[str, Path]] | None = None,
+) -> LoadReport:
+    """Validate and load every landing file under ``landing_dir`` into ``duckdb_path``.
+
+    Raises LoadError (and writes nothing) when a file is unreadable or misses a required
+    column; raises FileNotFoundError when the landing folder does not exist.
+    """
+    landing_dir = Path(landing_dir)
+    if not landing_dir.is_dir():
+        raise FileNotFoundError(f"landing folder {landing_dir} does not exist")
+    if files is None:
+        found, unrecognized = discover(landing_dir)
+    else:
+        found, unrecognized = list(files), []
+    report = LoadReport(load_id=uuid.uuid4().hex, unrecognized=unrecognized)
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    all_contracts = contracts()
+
+    Path(duckdb_path).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(duckdb_path))
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        ensure_raw_tables(con)
+        known = dict(
+            con.execute(f"select checksum, file_path from {RAW_SCHEMA}.loaded_files").fetchall()
+        )
+        # First pass: every file readable and complete, before anything is written.
+        for table, path in found:
+            present = _columns(con, path)
+            missing = [c for c in all_contracts[table].required if c not in present]
+            if missing:
+                raise LoadError(path, f"required column(s) missing: {', '.join(missing)}")
+            digest = checksum(path)
+            result = FileResult(table=table, path=path, checksum=digest)
+            if digest in known:
+                result.skipped_as = known[digest]
+            else:
+                known[digest] = str(path)
+            report.files.append(result)
+        con.execute("begin transaction")
+        try:
+            for result in report.files:
+                if result.skipped_as is None:
+                    _load_file(con, all_contracts[result.table], result, report.load_id, now)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    finally:
+        con.close()
+    return report

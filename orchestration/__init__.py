@@ -1,0 +1,1 @@
+"""segmint's Dagster code location (``orchestration.definitions``)."""

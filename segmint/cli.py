@@ -110,16 +110,105 @@ def print_load_report(report, duckdb_path: Path) -> None:  # noqa: ANN001 - Load
 
 
 @app.command()
-def run() -> None:
-    """Materialize the whole asset graph in process (load, dbt build, ...)."""
+def run(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug events.")] = False,
+) -> None:
+    """Materialize the whole asset graph in process; exits 1 if anything fails."""
+    config.export_environment()
     from orchestration.run import run_all
 
-    config.export_environment()
-    result = run_all()
-    if not result.success:
-        err.print("[red]run failed[/red]: see the messages above or the Dagster UI (make ui)")
+    summary = run_all(verbose=verbose)
+    _print_run(summary)
+    if not summary.success:
         raise typer.Exit(1)
-    console.print(f"run {result.run_id} succeeded")
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(help="Persons to simulate.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    messiness: Annotated[float, typer.Option(help="Share of rows broken on purpose.")] = 0.01,
+) -> None:
+    """Generate sample data into the landing folder, run the pipeline, print a summary."""
+    s = config.export_environment()
+    from orchestration.run import run_all
+    from segmint.generate import GeneratorConfig
+    from segmint.generate import generate as run_generate
+
+    console.rule("1/2 generate sample data")
+    result = run_generate(GeneratorConfig(customers, seed, s.landing_dir, messiness))
+    console.print(
+        f"{customers:,} persons -> {sum(result.rows.values()):,} rows in {s.landing_dir} "
+        f"({sum(result.bad_rows.values()):,} broken on purpose)"
+    )
+    console.rule("2/2 run the pipeline (Dagster, in process)")
+    summary = run_all()
+    console.rule("summary")
+    _print_demo_summary(summary, s)
+    if not summary.success:
+        raise typer.Exit(1)
+
+
+def _warehouse_totals(duckdb_path: Path) -> dict[str, tuple[int, int]]:
+    import duckdb
+
+    con = duckdb.connect(str(duckdb_path), read_only=True)
+    try:
+        rows = con.execute(
+            "select source_table, sum(rows_loaded), sum(rows_quarantined) "
+            "from raw.loaded_files group by 1"
+        ).fetchall()
+    finally:
+        con.close()
+    return {t: (int(a), int(b)) for t, a, b in rows}
+
+
+def _print_run(summary) -> None:  # noqa: ANN001 - RunSummary
+    status = "[green]succeeded[/green]" if summary.success else "[red]FAILED[/red]"
+    console.print(
+        f"run {summary.run_id} {status}: {len(summary.materialized)} assets materialized, "
+        f"{summary.checks_passed} checks passed, {len(summary.checks_warned)} warned, "
+        f"{len(summary.checks_failed)} failed"
+    )
+    for check in summary.checks_warned:
+        console.print(f"[yellow]warning:[/yellow] {check}")
+    for step in summary.failed_steps:
+        err.print(f"[red]failed step:[/red] {step}")
+    for check in summary.checks_failed:
+        err.print(f"[red]failed check:[/red] {check}")
+
+
+def _print_demo_summary(summary, s: config.Settings) -> None:  # noqa: ANN001 - RunSummary
+    from segmint.contracts import TABLES
+
+    totals = _warehouse_totals(s.duckdb_path) if s.duckdb_path.exists() else {}
+    table = Table(title="Raw tables: this run and all loads")
+    for col in ("table", "loaded", "quarantined", "total loaded", "total quarantined"):
+        table.add_column(col, justify="left" if col == "table" else "right")
+    for name in TABLES:
+        now = summary.loaded.get(name, (0, 0))
+        total = totals.get(name, (0, 0))
+        table.add_row(name, f"{now[0]:,}", f"{now[1]:,}", f"{total[0]:,}", f"{total[1]:,}")
+    console.print(table)
+    _print_run(summary)
+    console.print(f"dbt nodes built: {summary.dbt_nodes_built}")
+    console.print(f"warehouse: {s.duckdb_path}")
+    console.print("quarantined rows: select * from raw.quarantined_rows")
+    console.print("open the UI: make ui, then http://127.0.0.1:3000")
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 3000,
+) -> None:
+    """Start the Dagster UI (and its daemon) on 127.0.0.1."""
+    import os
+    import shutil
+
+    config.export_environment()
+    dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
+    args = [dagster, "dev", "-h", "127.0.0.1", "-p", str(port), "-m", "orchestration.definitions"]
+    os.execvpe(dagster, args, os.environ.copy())
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -1,0 +1,69 @@
+"""dbt models, seeds and snapshots as Dagster assets; dbt tests become asset checks."""
+
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from segmint.config import PROJECT_DIR
+
+RAW_PREFIX = "raw"
+_SOURCES_OF_TRUTH = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "snapshots")
+
+
+class SegmintDbtTranslator(DagsterDbtTranslator):
+    """Keys and groups from dbt's own structure, never from model names.
+
+    - Sources are the raw tables the ingestion asset writes: key ``raw/<table>``.
+    - A node's group is the first folder under its resource path (``staging``,
+      ``intermediate``, ``marts``), else its resource type (``seeds``, ``snapshots``).
+    """
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([RAW_PREFIX, dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        if dbt_resource_props["resource_type"] == "model" and len(fqn) > 2:
+            return fqn[1]
+        return f"{dbt_resource_props['resource_type']}s"
+
+
+def _manifest_is_stale(project: DbtProject) -> bool:
+    manifest = project.manifest_path
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    for name in _SOURCES_OF_TRUTH:
+        path = Path(project.project_dir) / name
+        files = [path] if path.is_file() else path.rglob("*")
+        if any(f.is_file() and f.stat().st_mtime > built for f in files):
+            return True
+    return False
+
+
+dbt_project = DbtProject(
+    project_dir=PROJECT_DIR,
+    profiles_dir=PROJECT_DIR,
+    target=os.environ.get("SEGMINT_DBT_TARGET", "dev"),
+)
+# Parse whenever the project changed since the last manifest, so the asset graph always
+# matches the SQL on disk (a plain `segmint run` does not go through `dagster dev`).
+if _manifest_is_stale(dbt_project):
+    dbt_project.preparer.prepare(dbt_project)
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=SegmintDbtTranslator(),
+)
+def segmint_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """`dbt build` of the selected nodes: seeds, models, snapshots and their tests."""
+    yield from dbt.cli(["build"], context=context).stream()

@@ -16,7 +16,9 @@ _VERBOSE = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
 class RunSummary:
     run_id: str
     success: bool
-    loaded: dict[str, tuple[int, int]] = field(default_factory=dict)  # table -> (loaded, quarantined)
+    loaded: dict[str, tuple[int, int]] = field(
+        default_factory=dict
+    )  # table -> (loaded, quarantined)
     materialized: list[str] = field(default_factory=list)
     checks_passed: int = 0
     checks_failed: list[str] = field(default_factory=list)

@@ -27,10 +27,15 @@ err = Console(stderr=True)
 @app.command()
 def generate(
     customers: Annotated[int, typer.Option(help="Number of true persons to simulate.")] = 2000,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 42,
-    out: Annotated[Path | None, typer.Option(help="Output folder [default: landing folder].")] = None,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives the same files.")
+    ] = 42,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder [default: landing folder].")
+    ] = None,
     messiness: Annotated[
-        float, typer.Option(help="Share of rows broken on purpose (0 to 0.5), for quarantine tests.")
+        float,
+        typer.Option(help="Share of rows broken on purpose (0 to 0.5), for quarantine tests."),
     ] = 0.0,
     file_format: Annotated[
         str, typer.Option("--format", help="parquet, csv or jsonl.")
@@ -48,8 +53,12 @@ def generate(
         raise typer.Exit(2) from exc
     started = time.perf_counter()
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=err, transient=True,
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
     ) as bar:
         task = bar.add_task("generating persons", total=customers)
         result = run_generate(cfg, progress=lambda k: bar.advance(task, k))
@@ -81,19 +90,24 @@ def load(
     print_load_report(report, s.duckdb_path)
 
 
-def print_load_report(report, duckdb_path: Path) -> None:  # noqa: ANN001 - LoadReport
+def print_load_report(report, duckdb_path: Path) -> None:
     table = Table(title=f"Load {report.load_id[:8]} into {duckdb_path}")
     for col in ("table", "files", "rows read", "loaded", "quarantined"):
         table.add_column(col, justify="left" if col == "table" else "right")
     for name, row in report.totals().items():
         table.add_row(
-            name, str(row["files"]), f"{row['read']:,}", f"{row['loaded']:,}",
+            name,
+            str(row["files"]),
+            f"{row['read']:,}",
+            f"{row['loaded']:,}",
             f"{row['quarantined']:,}",
         )
     console.print(table)
     for f in report.files:
         if f.skipped_as:
-            console.print(f"skipped {f.path.name}: already loaded (same checksum as {f.skipped_as})")
+            console.print(
+                f"skipped {f.path.name}: already loaded (same checksum as {f.skipped_as})"
+            )
         if f.ignored_columns:
             console.print(
                 f"[yellow]warning:[/yellow] {f.path}: columns not in the contract were ignored: "
@@ -163,7 +177,7 @@ def _warehouse_totals(duckdb_path: Path) -> dict[str, tuple[int, int]]:
     return {t: (int(a), int(b)) for t, a, b in rows}
 
 
-def _print_run(summary) -> None:  # noqa: ANN001 - RunSummary
+def _print_run(summary) -> None:
     status = "[green]succeeded[/green]" if summary.success else "[red]FAILED[/red]"
     console.print(
         f"run {summary.run_id} {status}: {len(summary.materialized)} assets materialized, "
@@ -178,7 +192,7 @@ def _print_run(summary) -> None:  # noqa: ANN001 - RunSummary
         err.print(f"[red]failed check:[/red] {check}")
 
 
-def _print_demo_summary(summary, s: config.Settings) -> None:  # noqa: ANN001 - RunSummary
+def _print_demo_summary(summary, s: config.Settings) -> None:
     from segmint.contracts import TABLES
 
     totals = _warehouse_totals(s.duckdb_path) if s.duckdb_path.exists() else {}

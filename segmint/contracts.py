@@ -114,7 +114,7 @@ class Contract:
         raise KeyError(name)
 
     @property
-    def validate(self):  # noqa: ANN201 - compiled callable
+    def validate(self):
         return _compiled(self.table)
 
     def errors(self, row: dict[str, Any]) -> list[tuple[str, str]]:
@@ -185,7 +185,7 @@ def contracts() -> dict[str, Contract]:
 
 
 @cache
-def _compiled(table: str):  # noqa: ANN202 - compiled callable
+def _compiled(table: str):
     return fastjsonschema.compile(contracts()[table].schema, formats=FORMATS)
 
 

@@ -75,13 +75,36 @@ CITIES = {
     "CA": ["Toronto", "Vancouver", "Montreal"],
 }
 NICKNAMES = {
-    "William": "Bill", "Robert": "Bob", "Richard": "Rick", "James": "Jim", "Michael": "Mike",
-    "Thomas": "Tom", "Christopher": "Chris", "Daniel": "Dan", "Matthew": "Matt",
-    "Anthony": "Tony", "Joseph": "Joe", "Jennifer": "Jen", "Elizabeth": "Liz",
-    "Katherine": "Kate", "Margaret": "Maggie", "Patricia": "Pat", "Susan": "Sue",
-    "Jessica": "Jess", "Rebecca": "Becky", "Samantha": "Sam", "Alexander": "Alex",
-    "Benjamin": "Ben", "Nicholas": "Nick", "Jonathan": "Jon", "Kimberly": "Kim",
-    "Deborah": "Deb", "Timothy": "Tim", "Andrew": "Andy", "Steven": "Steve", "Edward": "Ed",
+    "William": "Bill",
+    "Robert": "Bob",
+    "Richard": "Rick",
+    "James": "Jim",
+    "Michael": "Mike",
+    "Thomas": "Tom",
+    "Christopher": "Chris",
+    "Daniel": "Dan",
+    "Matthew": "Matt",
+    "Anthony": "Tony",
+    "Joseph": "Joe",
+    "Jennifer": "Jen",
+    "Elizabeth": "Liz",
+    "Katherine": "Kate",
+    "Margaret": "Maggie",
+    "Patricia": "Pat",
+    "Susan": "Sue",
+    "Jessica": "Jess",
+    "Rebecca": "Becky",
+    "Samantha": "Sam",
+    "Alexander": "Alex",
+    "Benjamin": "Ben",
+    "Nicholas": "Nick",
+    "Jonathan": "Jon",
+    "Kimberly": "Kim",
+    "Deborah": "Deb",
+    "Timothy": "Tim",
+    "Andrew": "Andy",
+    "Steven": "Steve",
+    "Edward": "Ed",
 }
 FIRST_NAMES = np.array(sorted(set(_Person.first_names_male) | set(_Person.first_names_female)))
 LAST_NAMES = np.array(sorted(_Person.last_names))
@@ -98,8 +121,12 @@ CATEGORY_PRICE = np.array([180.0, 45.0, 60.0, 25.0, 55.0, 15.0, 30.0, 8.0])
 PRODUCTS_PER_CATEGORY = 50
 UTM = np.array(
     [
-        ["google", "cpc"], ["newsletter", "email"], ["facebook", "social"],
-        ["instagram", "social"], ["affiliate_net", "affiliate"], ["bing", "cpc"],
+        ["google", "cpc"],
+        ["newsletter", "email"],
+        ["facebook", "social"],
+        ["instagram", "social"],
+        ["affiliate_net", "affiliate"],
+        ["bing", "cpc"],
     ]
 )
 CAMPAIGNS = np.array(["spring_sale", "summer_sale", "back_to_school", "black_friday", "holiday"])
@@ -107,14 +134,23 @@ REFERRERS = np.array(
     ["", "https://www.google.example/", "https://news.example/", "https://social.example/"]
 )
 DEVICE_TYPES = np.array(["desktop", "mobile", "tablet"])
-DEVICE_OS = {"desktop": ["Windows", "macOS", "Linux"], "mobile": ["iOS", "Android"],
-             "tablet": ["iPadOS", "Android"]}
+DEVICE_OS = {
+    "desktop": ["Windows", "macOS", "Linux"],
+    "mobile": ["iOS", "Android"],
+    "tablet": ["iPadOS", "Android"],
+}
 TICKET_TEXT = {
     "negative": [
-        ("Order arrived damaged", "My order arrived broken and nobody answers. Very disappointed, "
-         "this is terrible service and I want a refund."),
-        ("Still waiting for refund", "It has been three weeks and I still have not received my "
-         "refund. This is frustrating and unacceptable."),
+        (
+            "Order arrived damaged",
+            "My order arrived broken and nobody answers. Very disappointed, "
+            "this is terrible service and I want a refund.",
+        ),
+        (
+            "Still waiting for refund",
+            "It has been three weeks and I still have not received my "
+            "refund. This is frustrating and unacceptable.",
+        ),
         ("Wrong item", "I received the wrong item again. Awful experience, I am angry."),
     ],
     "neutral": [
@@ -123,8 +159,11 @@ TICKET_TEXT = {
         ("Invoice request", "Can I get an invoice for my recent purchase?"),
     ],
     "positive": [
-        ("Thank you", "Great service, the package came early and everything is perfect. "
-         "Thanks a lot, I love it!"),
+        (
+            "Thank you",
+            "Great service, the package came early and everything is perfect. "
+            "Thanks a lot, I love it!",
+        ),
         ("Happy with my purchase", "Wonderful quality, excellent support. I am very happy."),
     ],
 }
@@ -216,17 +255,27 @@ def _phone_formats(rng: np.random.Generator, country: np.ndarray, pid: np.ndarra
     sub = pid % 10_000_000
     style = rng.integers(0, 4, len(pid))
     out = np.empty(len(pid), dtype=object)
-    for i, (c, s, st) in enumerate(zip(country.tolist(), sub.tolist(), style.tolist(), strict=True)):
+    for i, (c, s, st) in enumerate(
+        zip(country.tolist(), sub.tolist(), style.tolist(), strict=True)
+    ):
         a, b = f"{s:07d}"[:3], f"{s:07d}"[3:]
         if c in ("US", "CA"):
             area = "212" if c == "US" else "416"
-            out[i] = [f"+1 {area} {a} {b}", f"({area}) {a}-{b}", f"{area}.{a}.{b}",
-                      f"+1{area}{a}{b}"][st]
+            out[i] = [
+                f"+1 {area} {a} {b}",
+                f"({area}) {a}-{b}",
+                f"{area}.{a}.{b}",
+                f"+1{area}{a}{b}",
+            ][st]
         else:
             cc, trunk = {"GB": ("44", "20"), "DE": ("49", "30"), "FR": ("33", "1")}[c]
             num = f"{s:08d}"
-            out[i] = [f"+{cc} {trunk} {num[:4]} {num[4:]}", f"0{trunk} {num[:4]} {num[4:]}",
-                      f"00{cc} {trunk}{num}", f"+{cc}{trunk}{num}"][st]
+            out[i] = [
+                f"+{cc} {trunk} {num[:4]} {num[4:]}",
+                f"0{trunk} {num[:4]} {num[4:]}",
+                f"00{cc} {trunk}{num}",
+                f"+{cc}{trunk}{num}",
+            ][st]
     return out
 
 
@@ -424,13 +473,19 @@ class _Chunk:
         first = _pick(rng, FIRST_NAMES, n)
         last = _pick(rng, LAST_NAMES, n)
         local = [
-            f"{f.lower()}.{ln.lower()}.{p:x}" for f, ln, p in zip(first, last, self.pid, strict=True)
+            f"{f.lower()}.{ln.lower()}.{p:x}"
+            for f, ln, p in zip(first, last, self.pid, strict=True)
         ]
         domain = _pick(rng, EMAIL_DOMAINS, n)
         start = np.select(
             [arch == 0, arch == 1, arch == 2, arch == 3, arch == 4],
-            [rng.integers(0, 365, n), rng.integers(0, 530, n), rng.integers(0, 700, n),
-             rng.integers(HORIZON_DAYS - 60, HORIZON_DAYS - 5, n), rng.integers(0, 230, n)],
+            [
+                rng.integers(0, 365, n),
+                rng.integers(0, 530, n),
+                rng.integers(0, 700, n),
+                rng.integers(HORIZON_DAYS - 60, HORIZON_DAYS - 5, n),
+                rng.integers(0, 230, n),
+            ],
         )
         end = np.where(arch == 4, rng.integers(330, 530, n), HORIZON_DAYS - 1)
         dob = np.datetime64("1950-01-01") + rng.integers(0, 55 * 365, n).astype("timedelta64[D]")
@@ -444,18 +499,28 @@ class _Chunk:
                 "email": [f"{lo}@{d}" for lo, d in zip(local, domain, strict=True)],
                 "work_email": np.where(
                     rng.random(n) < 0.15,
-                    [f"{f[0].lower()}{ln.lower()}.{p:x}@work.example"
-                     for f, ln, p in zip(first, last, self.pid, strict=True)],
+                    [
+                        f"{f[0].lower()}{ln.lower()}.{p:x}@work.example"
+                        for f, ln, p in zip(first, last, self.pid, strict=True)
+                    ],
                     None,
                 ),
                 "phone": _phone_formats(rng, country, self.pid),
                 "has_phone": rng.random(n) < 0.75,
                 "country": country,
-                "city": [CITIES[c][int(i) % len(CITIES[c])] for c, i in
-                         zip(country, rng.integers(0, 100, n), strict=True)],
-                "street": [f"{int(a)} {s} {x}" for a, s, x in zip(
-                    rng.integers(1, 999, n), _pick(rng, STREET_NAMES, n),
-                    _pick(rng, STREET_SUFFIXES, n), strict=True)],
+                "city": [
+                    CITIES[c][int(i) % len(CITIES[c])]
+                    for c, i in zip(country, rng.integers(0, 100, n), strict=True)
+                ],
+                "street": [
+                    f"{int(a)} {s} {x}"
+                    for a, s, x in zip(
+                        rng.integers(1, 999, n),
+                        _pick(rng, STREET_NAMES, n),
+                        _pick(rng, STREET_SUFFIXES, n),
+                        strict=True,
+                    )
+                ],
                 "postcode": [f"{int(v):05d}" for v in rng.integers(1000, 99999, n)],
                 "date_of_birth": dob.astype(str),
                 "start_day": start,
@@ -508,11 +573,15 @@ class _Chunk:
         street = c["street"].to_numpy(dtype=object).copy()
         abbrev = r[:, 7] < 0.4
         street[abbrev] = [
-            " ".join(s.split()[:-1] + [STREET_ABBREV[s.split()[-1]]]) for s in street[abbrev]
+            " ".join([*s.split()[:-1], STREET_ABBREV[s.split()[-1]]]) for s in street[abbrev]
         ]
         country = np.array(
-            [COUNTRY_VARIANTS[x][int(i)] for x, i in
-             zip(c["country"], rng.integers(0, 4, m), strict=True)], dtype=object)
+            [
+                COUNTRY_VARIANTS[x][int(i)]
+                for x, i in zip(c["country"], rng.integers(0, 4, m), strict=True)
+            ],
+            dtype=object,
+        )
         created = self._days_to_ts(c["start_day"].to_numpy(), c["start_day"].to_numpy() + 30)
         updated = created + rng.integers(0, 200 * 86400, m).astype("timedelta64[s]")
         updated = np.minimum(updated, np.datetime64(self.cfg.reference_date, "s"))
@@ -538,8 +607,11 @@ class _Chunk:
         old["updated_at"] = old["created_at"]
         old["first_name"] = c.loc[old.index, "first_name"].to_numpy()
         truth = pd.DataFrame(
-            {"source_system": out["source_system"], "contact_id": out["contact_id"],
-             "person_id": c["person_id"].to_numpy()}
+            {
+                "source_system": out["source_system"],
+                "contact_id": out["contact_id"],
+                "person_id": c["person_id"].to_numpy(),
+            }
         )
         both = pd.concat([out, old], ignore_index=True)
         return both.sample(frac=1.0, random_state=int(rng.integers(1 << 31))), truth
@@ -560,8 +632,12 @@ class _Chunk:
         dev_type = _pick(rng, DEVICE_TYPES, len(dev_person), [0.45, 0.45, 0.10])
         dev_type[first_dev[family]] = "tablet"
         dev_type[first_dev[family + 1]] = "tablet"
-        dev_os = np.array([DEVICE_OS[t][int(i) % len(DEVICE_OS[t])] for t, i in
-                           zip(dev_type, rng.integers(0, 6, len(dev_type)), strict=True)])
+        dev_os = np.array(
+            [
+                DEVICE_OS[t][int(i) % len(DEVICE_OS[t])]
+                for t, i in zip(dev_type, rng.integers(0, 6, len(dev_type)), strict=True)
+            ]
+        )
         dev_login_at = rng.integers(0, 4, len(dev_person))  # session index of the first login
         dev_login_at[rng.random(len(dev_person)) < 0.15] = 10_000  # never logs in there
 
@@ -570,8 +646,9 @@ class _Chunk:
         n_sess = rng.poisson(SESSIONS_PER_YEAR[arch] * span / 365.0) + 1
         s_person = np.repeat(np.arange(n), n_sess)
         s_dev = first_dev[s_person] + (rng.random(len(s_person)) * n_dev[s_person]).astype(int)
-        s_start = self._days_to_ts(p["start_day"].to_numpy()[s_person],
-                                   p["end_day"].to_numpy()[s_person])
+        s_start = self._days_to_ts(
+            p["start_day"].to_numpy()[s_person], p["end_day"].to_numpy()[s_person]
+        )
         order = np.lexsort((s_start, s_dev))
         s_person, s_dev, s_start = s_person[order], s_dev[order], s_start[order]
         boundary = np.r_[True, s_dev[1:] != s_dev[:-1]]
@@ -587,8 +664,19 @@ class _Chunk:
         camp_i = rng.integers(0, len(CAMPAIGNS), m)
 
         # Event counts per session and type, in funnel order.
-        types = np.array(["page_view", "login", "search", "product_view", "add_to_cart",
-                          "remove_from_cart", "checkout_start", "identify", "purchase"])
+        types = np.array(
+            [
+                "page_view",
+                "login",
+                "search",
+                "product_view",
+                "add_to_cart",
+                "remove_from_cart",
+                "checkout_start",
+                "identify",
+                "purchase",
+            ]
+        )
         counts = np.zeros((m, len(types)), dtype=np.int64)
         counts[:, 0] = np.where(depth == 0, 1, 1 + rng.poisson(0.8, m))
         counts[:, 1] = login_now
@@ -613,12 +701,17 @@ class _Chunk:
         known = logged_before[e_sess] | (login_now[e_sess] & (e_type_i >= 1))
         acc = p["account_id"].to_numpy()[e_person]
         fav = p["fav_category"].to_numpy()[e_person]
-        e_cat = np.where(rng.random(len(e_sess)) < 0.7, fav,
-                         rng.integers(0, len(CATEGORIES), len(e_sess)))
+        e_cat = np.where(
+            rng.random(len(e_sess)) < 0.7, fav, rng.integers(0, len(CATEGORIES), len(e_sess))
+        )
         e_prod_n = rng.integers(0, PRODUCTS_PER_CATEGORY, len(e_sess))
         is_prod = np.isin(e_type_i, [3, 4, 5])
-        price = np.round(CATEGORY_PRICE[e_cat] * PRICE_FACTOR[arch[e_person]]
-                         * np.exp(rng.normal(0, 0.3, len(e_sess))), 2)
+        price = np.round(
+            CATEGORY_PRICE[e_cat]
+            * PRICE_FACTOR[arch[e_person]]
+            * np.exp(rng.normal(0, 0.3, len(e_sess))),
+            2,
+        )
         prod_id = np.array([f"p{c:02d}{k:03d}" for c, k in zip(e_cat, e_prod_n, strict=True)])
 
         # Orders: one per purchasing session, plus store orders.
@@ -628,20 +721,26 @@ class _Chunk:
         store = self._store_orders(p, arch)
         o_ids = _hex_ids("ord_", self.pid[0] * 64 + np.arange(k + len(store["person"])), 71)
         store["ids"], o_ids = o_ids[k:], o_ids[:k]
-        o_ts = s_start[purchase_sess] + (offset[sess_first[purchase_sess] + per_sess[
-            purchase_sess] - 1]).astype("timedelta64[s]")
+        o_ts = s_start[purchase_sess] + (
+            offset[sess_first[purchase_sess] + per_sess[purchase_sess] - 1]
+        ).astype("timedelta64[s]")
         o_logged = logged_in_checkout[purchase_sess]
         e_props = np.full(len(e_sess), None, dtype=object)
         purchase_events = np.flatnonzero(e_type_i == 8)
         e_props[purchase_events] = [json.dumps({"order_id": o}) for o in o_ids]
         search_events = np.flatnonzero(e_type_i == 2)
-        e_props[search_events] = [json.dumps({"query": CATEGORIES[c]}) for c in e_cat[search_events]]
+        e_props[search_events] = [
+            json.dumps({"query": CATEGORIES[c]}) for c in e_cat[search_events]
+        ]
         person_email = p["email"].to_numpy(dtype=object)
         e_email = np.full(len(e_sess), None, dtype=object)
         ident = np.flatnonzero(e_type_i == 7)
         e_email[ident] = _email_variant(rng, person_email[e_person[ident]])
-        path = np.where(is_prod, np.char.add("/p/", prod_id.astype(str)),
-                        np.where(e_type_i == 0, np.char.add("/c/", CATEGORIES[e_cat]), "/account"))
+        path = np.where(
+            is_prod,
+            np.char.add("/p/", prod_id.astype(str)),
+            np.where(e_type_i == 0, np.char.add("/c/", CATEGORIES[e_cat]), "/account"),
+        )
         e_utm = campaign[e_sess]
         events = pd.DataFrame(
             {
@@ -663,17 +762,18 @@ class _Chunk:
                 "category": np.where(is_prod | (e_type_i == 0), CATEGORIES[e_cat], None),
                 "price": np.where(is_prod, price, np.nan),
                 "scroll_depth_pct": np.where(
-                    e_type_i <= 3, np.round(rng.beta(2, 2, len(e_sess)) * 100, 1), np.nan),
+                    e_type_i <= 3, np.round(rng.beta(2, 2, len(e_sess)) * 100, 1), np.nan
+                ),
                 "engaged_seconds": np.where(
-                    e_type_i <= 3, np.round(rng.exponential(40.0, len(e_sess)), 1), np.nan),
+                    e_type_i <= 3, np.round(rng.exponential(40.0, len(e_sess)), 1), np.nan
+                ),
                 "properties": e_props,
             }
         )
         orders, items = self._orders(p, arch, o_person, o_ids, o_ts, o_logged, store)
         devices = pd.DataFrame({"anonymous_id": dev_ids, "person_id": self.pid[dev_person]})
         devices = devices.drop_duplicates()
-        return {"web_events": events, "orders": orders, "order_items": items,
-                "devices": devices}
+        return {"web_events": events, "orders": orders, "order_items": items, "devices": devices}
 
     def _store_orders(self, p: pd.DataFrame, arch: np.ndarray) -> dict[str, np.ndarray]:
         rng, n = self.rng, self.n
@@ -688,8 +788,9 @@ class _Chunk:
         ids = np.concatenate([o_ids, store["ids"]])
         ts = np.concatenate([o_ts, store["ts"]])
         k, ks = len(o_person), len(store["person"])
-        channel = np.concatenate([np.where(rng.random(k) < 0.3, "app", "web"),
-                                  np.full(ks, "store")])
+        channel = np.concatenate(
+            [np.where(rng.random(k) < 0.3, "app", "web"), np.full(ks, "store")]
+        )
         has_acc = p["has_account"].to_numpy()[person]
         ref_known = np.concatenate([o_logged, rng.random(ks) < 0.5]) & has_acc
         email_known = ~ref_known | (rng.random(len(person)) < 0.7)
@@ -698,24 +799,34 @@ class _Chunk:
         l_order = np.repeat(np.arange(len(person)), n_lines)
         l_no = np.arange(len(l_order)) - np.repeat(np.cumsum(n_lines) - n_lines, n_lines) + 1
         fav = p["fav_category"].to_numpy()[person[l_order]]
-        cat = np.where(rng.random(len(l_order)) < 0.7, fav,
-                       rng.integers(0, len(CATEGORIES), len(l_order)))
+        cat = np.where(
+            rng.random(len(l_order)) < 0.7, fav, rng.integers(0, len(CATEGORIES), len(l_order))
+        )
         qty = 1 + rng.poisson(np.where(arch[person[l_order]] == 0, 0.6, 0.2))
-        unit = np.round(CATEGORY_PRICE[cat] * PRICE_FACTOR[arch[person[l_order]]]
-                        * np.exp(rng.normal(0, 0.3, len(l_order))), 2)
+        unit = np.round(
+            CATEGORY_PRICE[cat]
+            * PRICE_FACTOR[arch[person[l_order]]]
+            * np.exp(rng.normal(0, 0.3, len(l_order))),
+            2,
+        )
         gross = np.bincount(l_order, weights=qty * unit, minlength=len(person))
         discounted = rng.random(len(person)) < DISCOUNT_CHANCE[arch[person]]
-        discount = np.where(discounted, np.round(gross * rng.uniform(0.1, 0.3, len(person)), 2), 0.0)
-        status = _pick(rng, np.array(["completed", "cancelled", "refunded"]), len(person),
-                       [0.92, 0.03, 0.05])
+        discount = np.where(
+            discounted, np.round(gross * rng.uniform(0.1, 0.3, len(person)), 2), 0.0
+        )
+        status = _pick(
+            rng, np.array(["completed", "cancelled", "refunded"]), len(person), [0.92, 0.03, 0.05]
+        )
         country = p["country"].to_numpy()[person]
         orders = pd.DataFrame(
             {
                 "order_id": ids,
                 "customer_ref": np.where(ref_known, p["account_id"].to_numpy()[person], None),
-                "email": np.where(email_known,
-                                  _email_variant(rng, p["email"].to_numpy(dtype=object)[person]),
-                                  None),
+                "email": np.where(
+                    email_known,
+                    _email_variant(rng, p["email"].to_numpy(dtype=object)[person]),
+                    None,
+                ),
                 "ordered_at": _iso(ts).to_numpy(zero_copy_only=False),
                 "status": status,
                 "currency": [CURRENCY[c] for c in country],
@@ -728,9 +839,12 @@ class _Chunk:
             {
                 "order_id": ids[l_order],
                 "line_number": l_no,
-                "product_id": [f"p{c:02d}{x:03d}" for c, x in
-                               zip(cat, rng.integers(0, PRODUCTS_PER_CATEGORY, len(cat)),
-                                   strict=True)],
+                "product_id": [
+                    f"p{c:02d}{x:03d}"
+                    for c, x in zip(
+                        cat, rng.integers(0, PRODUCTS_PER_CATEGORY, len(cat)), strict=True
+                    )
+                ],
                 "category": CATEGORIES[cat],
                 "quantity": qty,
                 "unit_price": unit,
@@ -746,10 +860,11 @@ class _Chunk:
         count = rng.poisson(np.where(arch == 4, 0.5, 0.2))
         person = np.repeat(np.arange(n), count)
         m = len(person)
-        tone = _pick(rng, np.array(["negative", "neutral", "positive"]), m,
-                     [0.35, 0.4, 0.25])
-        texts = [TICKET_TEXT[t][int(i) % len(TICKET_TEXT[t])]
-                 for t, i in zip(tone, rng.integers(0, 6, m), strict=True)]
+        tone = _pick(rng, np.array(["negative", "neutral", "positive"]), m, [0.35, 0.4, 0.25])
+        texts = [
+            TICKET_TEXT[t][int(i) % len(TICKET_TEXT[t])]
+            for t, i in zip(tone, rng.integers(0, 6, m), strict=True)
+        ]
         base = {"negative": 1, "neutral": 3, "positive": 4}
         score = np.array([base[t] for t in tone]) + rng.integers(0, 2, m)
         ts = self._days_to_ts(p["start_day"].to_numpy()[person], p["end_day"].to_numpy()[person])
@@ -773,11 +888,13 @@ class _Chunk:
         grant = rng.random((n, len(CONSENT_PURPOSES))) < CONSENT_GRANT
         grant[:, 1] &= p["has_phone"].to_numpy()
         person, purpose = np.nonzero(grant)
-        granted_at = self._days_to_ts(p["start_day"].to_numpy()[person],
-                                      p["start_day"].to_numpy()[person] + 2)
+        granted_at = self._days_to_ts(
+            p["start_day"].to_numpy()[person], p["start_day"].to_numpy()[person] + 2
+        )
         revoke = rng.random(len(person)) < 0.12
-        revoked_at = self._days_to_ts(p["start_day"].to_numpy()[person][revoke],
-                                      np.full(int(revoke.sum()), HORIZON_DAYS - 1))
+        revoked_at = self._days_to_ts(
+            p["start_day"].to_numpy()[person][revoke], np.full(int(revoke.sum()), HORIZON_DAYS - 1)
+        )
         person_all = np.concatenate([person, person[revoke]])
         m = len(person_all)
         return pd.DataFrame(
@@ -785,20 +902,25 @@ class _Chunk:
                 "consent_event_id": _hex_ids("cns_", self.pid[0] * 16 + np.arange(m), 113),
                 "email": _email_variant(rng, p["email"].to_numpy(dtype=object)[person_all]),
                 "purpose": np.array(CONSENT_PURPOSES)[np.concatenate([purpose, purpose[revoke]])],
-                "status": np.r_[np.full(len(person), "granted"), np.full(int(revoke.sum()),
-                                                                         "revoked")],
+                "status": np.r_[
+                    np.full(len(person), "granted"), np.full(int(revoke.sum()), "revoked")
+                ],
                 "recorded_at": _iso(np.concatenate([granted_at, revoked_at])).to_numpy(
-                    zero_copy_only=False),
-                "source": np.r_[np.full(len(person), "signup_form"),
-                                np.full(int(revoke.sum()), "preference_center")],
+                    zero_copy_only=False
+                ),
+                "source": np.r_[
+                    np.full(len(person), "signup_form"),
+                    np.full(int(revoke.sum()), "preference_center"),
+                ],
             }
         )
 
     def erasures(self, p: pd.DataFrame) -> pd.DataFrame:
         rng = self.rng
         who = np.flatnonzero(rng.random(self.n) < 0.003)
-        ts = self._days_to_ts(np.full(len(who), HORIZON_DAYS - 90),
-                              np.full(len(who), HORIZON_DAYS - 1))
+        ts = self._days_to_ts(
+            np.full(len(who), HORIZON_DAYS - 90), np.full(len(who), HORIZON_DAYS - 1)
+        )
         return pd.DataFrame(
             {
                 "request_id": _hex_ids("era_", self.pid[who], 127),
@@ -836,14 +958,28 @@ def generate(cfg: GeneratorConfig, progress: Callable[[int], None] | None = None
         writers.write("erasure_requests", erasures, BREAKERS["erasure_requests"])
         writers.truth(
             "persons",
-            persons[["person_id", "archetype", "first_name", "last_name", "email", "country",
-                     "date_of_birth", "has_account"]],
+            persons[
+                [
+                    "person_id",
+                    "archetype",
+                    "first_name",
+                    "last_name",
+                    "email",
+                    "country",
+                    "date_of_birth",
+                    "has_account",
+                ]
+            ],
         )
         writers.truth("contacts", contact_truth)
         writers.truth(
             "accounts",
-            pd.DataFrame({"user_id": persons.loc[persons["has_account"], "account_id"],
-                          "person_id": persons.loc[persons["has_account"], "person_id"]}),
+            pd.DataFrame(
+                {
+                    "user_id": persons.loc[persons["has_account"], "account_id"],
+                    "person_id": persons.loc[persons["has_account"], "person_id"],
+                }
+            ),
         )
         writers.truth("devices", act["devices"])
         writers.truth("orders", act["orders"][["order_id", "person_id"]])
@@ -858,5 +994,3 @@ def generate(cfg: GeneratorConfig, progress: Callable[[int], None] | None = None
         rows=dict(writers.rows),
         bad_rows={t: int((bad["table"] == t).sum()) for t in TABLES},
     )
-
-

@@ -263,9 +263,7 @@ def _validate(
         f"{_lit(c.name)}, {_coerced_json(_q(c.name), c.json_type, c.format)}"
         for c in contract.columns
     )
-    reader = con.sql(f"select _row, json_object({doc}) from {staged}").to_arrow_reader(
-        _BATCH_ROWS
-    )
+    reader = con.sql(f"select _row, json_object({doc}) from {staged}").to_arrow_reader(_BATCH_ROWS)
     validate = contract.validate
     for batch in reader:
         rows = batch.column(0).to_pylist()
@@ -302,7 +300,9 @@ def _load_file(
         )
         con.register("_bad_rows", bad_table)
         meta = f"{_lit(load_id)}, {_lit(str(path))}, s._row, {_lit(now)}::timestamp"
-        typed = ", ".join(_typed(f"s.{_q(c.name)}", c.json_type, c.format) for c in contract.columns)
+        typed = ", ".join(
+            _typed(f"s.{_q(c.name)}", c.json_type, c.format) for c in contract.columns
+        )
         con.execute(
             f"""insert into {RAW_SCHEMA}.{contract.table}
                 select {typed}, {meta}

@@ -1,6 +1,5 @@
 """The daily job, its schedule, and a sensor that starts it when new landing files appear."""
 
-
 import hashlib
 import json
 from pathlib import Path

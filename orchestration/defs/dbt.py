@@ -1,6 +1,5 @@
 """dbt models, seeds and snapshots as Dagster assets; dbt tests become asset checks."""
 
-
 import os
 from collections.abc import Mapping
 from pathlib import Path

@@ -1,6 +1,5 @@
 """Ingestion: validated loading of the landing folder into the raw schema."""
 
-
 import dagster as dg
 
 from orchestration.defs.resources import WarehouseResource
@@ -24,7 +23,9 @@ def _specs() -> list[dg.AssetSpec]:
         dg.AssetSpec(
             QUARANTINE_KEY,
             group_name="ingestion",
-            description="Rows that broke the raw-data contract: file, row number, field, reason, payload.",
+            description=(
+                "Rows that broke the raw-data contract: file, row number, field, reason, payload."
+            ),
             kinds={"duckdb"},
         )
     )

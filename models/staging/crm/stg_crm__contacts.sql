@@ -42,8 +42,9 @@ with_country as (
     left join country_aliases
         on lower(trim(latest.country)) = country_aliases.alias
     left join countries
-        on coalesce(country_aliases.country_code, '{{ var("default_country_code") }}')
-        = countries.country_code
+        on
+            coalesce(country_aliases.country_code, '{{ var("default_country_code") }}')
+            = countries.country_code
 
 ),
 

@@ -1,0 +1,55 @@
+# segmint: the two commands a newcomer needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV_VERSION := 0.13.8
+STAMP  := $(VENV)/.installed-stamp
+
+export DO_NOT_TRACK := 1
+export GX_ANALYTICS_ENABLED := false
+
+.PHONY: install demo test lint format ui bench lock clean
+
+## install: virtual environment with the exact pinned dependencies (requirements.lock)
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --require-hashes -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
+	@touch $(STAMP)
+
+## demo: install, generate sample data, load it, run the whole pipeline on DuckDB, summarize
+demo: install
+	$(BIN)/segmint demo
+
+## test: lint plus the whole test suite (includes a real dbt build on a throw-away DuckDB file)
+test: install lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint models
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+	$(BIN)/sqlfluff fix models
+
+## ui: the Dagster UI on http://127.0.0.1:3000
+ui: install
+	$(BIN)/segmint ui --port 3000
+
+## bench: wall time and peak memory of every stage at several scales (not a test)
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## lock: re-resolve requirements.lock after changing dependencies in pyproject.toml
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+		--no-header --quiet -o requirements.lock
+
+clean:
+	rm -rf target logs warehouse .dagster_home bench/work

@@ -170,19 +170,48 @@ def _reader_sql(path: Path) -> str:
     kind = READERS[path.suffix.lower()]
     p = _lit(str(path))
     if kind == "parquet":
-        return f"read_parquet({p})"
+        return f"read_parquet({p}, file_row_number = true)"
     if kind == "csv":
-        return f"read_csv({p}, header = true, all_varchar = true)"
-    return f"read_json({p}, format = 'newline_delimited', sample_size = -1)"
+        return (
+            f"read_csv({p}, header = true, all_varchar = true, delim = ',', quote = '\"', "
+            "escape = '\"')"
+        )
+    # JSON Lines: one JSON document per record, values taken as written (no type guessing).
+    return f"read_ndjson_objects({p})"
+
+
+def _text_of(path: Path, column: str) -> str:
+    """SQL for a column's value as text, exactly as the file holds it."""
+    if READERS[path.suffix.lower()] == "json":
+        return f"json_extract_string(json, {_lit('$.' + json.dumps(column))})"
+    return f"cast({_q(column)} as varchar)"
+
+
+def _is_empty_json_lines(path: Path) -> bool:
+    """A JSON Lines file with no record has no columns either: it is an empty table."""
+    if READERS[path.suffix.lower()] != "json":
+        return False
+    with path.open("rb") as fh:
+        return not any(line.strip() for line in fh)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
     """Column names of a file, lower-cased and trimmed, mapped to their names in the file."""
+    source = _reader_sql(path)
     try:
-        described = con.execute(f"describe select * from {_reader_sql(path)}").fetchall()
+        if READERS[path.suffix.lower()] == "json":
+            names = [
+                r[0]
+                for r in con.execute(
+                    f"select distinct unnest(json_keys(json)) from {source} order by 1"
+                ).fetchall()
+            ]
+        else:
+            described = con.execute(f"describe select * from {source}").fetchall()
+            names = [name for name, *_ in described if name != "file_row_number"]
     except duckdb.Error as exc:
         raise LoadError(path, f"cannot be read: {str(exc).splitlines()[0]}") from exc
-    return {name.strip().lower(): name for name, *_ in described}
+    return {name.strip().lower(): name for name in names}
 
 
 def _coerced_json(col_sql: str, json_type: str, fmt: str | None) -> str:
@@ -231,23 +260,19 @@ def _stage_file(
     name = f"_landing_{uuid.uuid4().hex[:8]}"
     cols = []
     for col in contract.columns:
-        if col.name in present:
-            cols.append(f"cast({_q(present[col.name])} as varchar) as {_q(col.name)}")
-        else:
-            cols.append(f"cast(null as varchar) as {_q(col.name)}")
-    payload_cols = ", ".join(
-        f"{_lit(lower)}: cast({_q(orig)} as varchar)" for lower, orig in present.items()
-    )
-    if READERS[path.suffix.lower()] == "parquet":
-        source = f"read_parquet({_lit(str(path))}, file_row_number = true)"
-        row = "file_row_number + 1"
+        value = _text_of(path, present[col.name]) if col.name in present else "null"
+        cols.append(f"cast({value} as varchar) as {_q(col.name)}")
+    if READERS[path.suffix.lower()] == "json":
+        payload = "json"
     else:
-        source = _reader_sql(path)
-        row = "row_number() over ()"
+        fields = ", ".join(f"{_lit(k)}: {_text_of(path, v)}" for k, v in present.items())
+        payload = f"to_json({{{fields}}})"
+    source = _reader_sql(path)
+    row = "file_row_number + 1" if "file_row_number" in source else "row_number() over ()"
     try:
         con.execute(
             f"""create temp table {name} as
-                select {row} as _row, {", ".join(cols)}, to_json({{{payload_cols}}}) as _payload
+                select {row} as _row, {", ".join(cols)}, cast({payload} as varchar) as _payload
                 from {source}"""
         )
     except duckdb.Error as exc:
@@ -284,10 +309,13 @@ def _load_file(
     con: duckdb.DuckDBPyConnection, contract: Contract, result: FileResult, load_id: str, now: str
 ) -> None:
     path = result.path
+    if _is_empty_json_lines(path):
+        _record_file(con, result, load_id, now)
+        return
     present = _columns(con, path)
     contract_cols = {c.name for c in contract.columns}
     result.ignored_columns = sorted(set(present) - contract_cols)
-    staged = _stage_file(con, contract, path, {k: v for k, v in present.items()})
+    staged = _stage_file(con, contract, path, present)
     try:
         bad = list(_validate(con, contract, staged))
         bad_table = pa.table(
@@ -320,21 +348,27 @@ def _load_file(
         result.rows_read = con.execute(f"select count(*) from {staged}").fetchone()[0]
         result.rows_quarantined = len(bad)
         result.rows_loaded = result.rows_read - result.rows_quarantined
-        con.execute(
-            f"insert into {RAW_SCHEMA}.loaded_files values (?, ?, ?, ?, ?, ?, ?, ?::timestamp)",
-            [
-                load_id,
-                contract.table,
-                str(path),
-                result.checksum,
-                result.rows_read,
-                result.rows_loaded,
-                result.rows_quarantined,
-                now,
-            ],
-        )
+        _record_file(con, result, load_id, now)
     finally:
         con.execute(f"drop table if exists {staged}")
+
+
+def _record_file(
+    con: duckdb.DuckDBPyConnection, result: FileResult, load_id: str, now: str
+) -> None:
+    con.execute(
+        f"insert into {RAW_SCHEMA}.loaded_files values (?, ?, ?, ?, ?, ?, ?, ?::timestamp)",
+        [
+            load_id,
+            result.table,
+            str(result.path),
+            result.checksum,
+            result.rows_read,
+            result.rows_loaded,
+            result.rows_quarantined,
+            now,
+        ],
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -372,8 +406,11 @@ def load(
         )
         # First pass: every file readable and complete, before anything is written.
         for table, path in found:
-            present = _columns(con, path)
-            missing = [c for c in all_contracts[table].required if c not in present]
+            if _is_empty_json_lines(path):
+                missing = []
+            else:
+                present = _columns(con, path)
+                missing = [c for c in all_contracts[table].required if c not in present]
             if missing:
                 raise LoadError(path, f"required column(s) missing: {', '.join(missing)}")
             digest = checksum(path)

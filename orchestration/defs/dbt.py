@@ -1,6 +1,7 @@
 """dbt models, seeds and snapshots as Dagster assets; dbt tests become asset checks."""
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,12 @@ class SegmintDbtTranslator(DagsterDbtTranslator):
         return f"{dbt_resource_props['resource_type']}s"
 
 
+def dbt_executable() -> str:
+    """The dbt next to this interpreter, so an unactivated virtual environment works."""
+    local = Path(sys.executable).parent / "dbt"
+    return str(local) if local.exists() else "dbt"
+
+
 def _manifest_is_stale(project: DbtProject) -> bool:
     manifest = project.manifest_path
     if not manifest.exists():
@@ -55,7 +62,9 @@ dbt_project = DbtProject(
 # Parse whenever the project changed since the last manifest, so the asset graph always
 # matches the SQL on disk (a plain `segmint run` does not go through `dagster dev`).
 if _manifest_is_stale(dbt_project):
-    dbt_project.preparer.prepare(dbt_project)
+    DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()).cli(
+        ["parse", "--quiet"], target_path=dbt_project.target_path
+    ).wait()
 
 
 @dbt_assets(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from orchestration.defs.dbt import dbt_project
+from orchestration.defs.dbt import dbt_executable, dbt_project
 from segmint.config import Settings
 
 
@@ -25,12 +24,6 @@ class WarehouseResource(dg.ConfigurableResource):
     @property
     def landing(self) -> Path:
         return Path(self.landing_dir)
-
-
-def dbt_executable() -> str:
-    """The dbt next to this interpreter, so an unactivated virtual environment works."""
-    local = Path(sys.executable).parent / "dbt"
-    return str(local) if local.exists() else "dbt"
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:

@@ -42,9 +42,7 @@ with_country as (
     left join country_aliases
         on lower(trim(latest.country)) = country_aliases.alias
     left join countries
-        on
-            coalesce(country_aliases.country_code, '{{ var("default_country_code") }}')
-            = countries.country_code
+        on country_aliases.country_code = countries.country_code
 
 ),
 

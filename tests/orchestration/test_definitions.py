@@ -1,0 +1,59 @@
+import dagster as dg
+
+from orchestration.definitions import defs
+
+# The whole asset graph. A change here is a change of public names: BI tools, the CRM sync
+# and the Dagster UI rely on them. Update on purpose, never to make the test pass.
+EXPECTED_ASSETS = {
+    "raw/consent_events": "ingestion",
+    "raw/crm_contacts": "ingestion",
+    "raw/erasure_requests": "ingestion",
+    "raw/order_items": "ingestion",
+    "raw/orders": "ingestion",
+    "raw/quarantined_rows": "ingestion",
+    "raw/support_tickets": "ingestion",
+    "raw/web_events": "ingestion",
+    "reference/countries": "seeds",
+    "reference/country_aliases": "seeds",
+    "staging/stg_crm__contacts": "staging",
+    "staging/stg_privacy__consent_events": "staging",
+    "staging/stg_privacy__erasure_requests": "staging",
+    "staging/stg_shop__order_items": "staging",
+    "staging/stg_shop__orders": "staging",
+    "staging/stg_support__tickets": "staging",
+    "staging/stg_web__events": "staging",
+}
+
+
+def test_asset_graph_snapshot():
+    graph = defs.resolve_asset_graph()
+    found = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert found == EXPECTED_ASSETS
+
+
+def test_staging_models_depend_on_the_raw_tables_ingestion_writes():
+    graph = defs.resolve_asset_graph()
+    parents = graph.get(dg.AssetKey(["staging", "stg_shop__order_items"])).parent_keys
+    assert dg.AssetKey(["raw", "order_items"]) in parents
+    parents = graph.get(dg.AssetKey(["staging", "stg_crm__contacts"])).parent_keys
+    assert {
+        dg.AssetKey(["raw", "crm_contacts"]),
+        dg.AssetKey(["reference", "countries"]),
+    } <= parents
+
+
+def test_dbt_tests_are_asset_checks():
+    graph = defs.resolve_asset_graph()
+    checks = {f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys}
+    assert "staging/stg_shop__orders:unique_stg_shop__orders_order_id" in checks
+    assert "staging/stg_web__events:not_null_stg_web__events_event_id" in checks
+
+
+def test_daily_schedule_and_landing_sensor_target_the_whole_graph():
+    schedule = defs.resolve_schedule_def("segmint_daily_schedule")
+    assert schedule.cron_schedule == "0 6 * * *"
+    assert schedule.job_name == "segmint_daily"
+    sensor = defs.resolve_sensor_def("landing_files_sensor")
+    assert sensor.job_name == "segmint_daily"
+    job = defs.resolve_job_def("segmint_daily")
+    assert len(job.asset_layer.executable_asset_keys) == len(EXPECTED_ASSETS)

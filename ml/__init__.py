@@ -1,0 +1,1 @@
+"""Clustering library for segmint (pure pandas / scikit-learn; no Dagster, no warehouse)."""

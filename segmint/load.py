@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
 import re
 import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +34,10 @@ from segmint.contracts import TABLES, Contract, contracts
 
 RAW_SCHEMA = "raw"
 READERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json"}
-_BATCH_ROWS = 100_000
+_BATCH_ROWS = 100_000  # rows validated per chunk: bounds the loader's Python memory
+_PARALLEL_FROM_ROWS = 300_000  # smaller files are validated in process
+_IN_FLIGHT = 4  # chunks queued per file when validating in parallel
+MEMORY_LIMIT = os.environ.get("SEGMINT_LOAD_MEMORY_LIMIT", "4GB")
 _META_COLUMNS = (
     ("_load_id", "varchar"),
     ("_source_file", "varchar"),
@@ -280,33 +287,72 @@ def _stage_file(
     return name
 
 
-def _validate(
-    con: duckdb.DuckDBPyConnection, contract: Contract, staged: str
-) -> Iterator[tuple[int, str, str, str]]:
-    """Yield (row, field, reason, errors_json) for every row that breaks the contract."""
+def check_rows(table: str, rows: list[int], docs: list[str]) -> list[tuple[int, str, str, str]]:
+    """(row, fields, reasons, errors_json) for every document that breaks the contract.
+
+    Module level so a process pool can run it on chunks of a large file.
+    """
+    contract = contracts()[table]
+    validate = contract.validate
+    bad = []
+    for row, text in zip(rows, docs, strict=True):
+        record = {k: v for k, v in json.loads(text).items() if v is not None}
+        try:
+            validate(record)
+        except fastjsonschema.JsonSchemaValueException:
+            errors = contract.errors(record)
+            reasons = "; ".join(f"{f}: {r}" for f, r in errors)
+            payload = json.dumps([{"field": f, "reason": r} for f, r in errors])
+            bad.append((row, ",".join(f for f, _ in errors), reasons, payload))
+    return bad
+
+
+def _chunks(
+    con: duckdb.DuckDBPyConnection, contract: Contract, staged: str, n_rows: int
+) -> Iterator[tuple[list[int], list[str]]]:
+    """The staged rows as coerced JSON documents, a window of row numbers at a time."""
     doc = ", ".join(
         f"{_lit(c.name)}, {_coerced_json(_q(c.name), c.json_type, c.format)}"
         for c in contract.columns
     )
-    reader = con.sql(f"select _row, json_object({doc}) from {staged}").to_arrow_reader(_BATCH_ROWS)
-    validate = contract.validate
-    for batch in reader:
-        rows = batch.column(0).to_pylist()
-        docs = batch.column(1).to_pylist()
-        for row, text in zip(rows, docs, strict=True):
-            record = {k: v for k, v in json.loads(text).items() if v is not None}
-            try:
-                validate(record)
-            except fastjsonschema.JsonSchemaValueException:
-                errors = contract.errors(record)
-                fields = [f for f, _ in errors]
-                reasons = "; ".join(f"{f}: {r}" for f, r in errors)
-                payload = json.dumps([{"field": f, "reason": r} for f, r in errors])
-                yield row, ",".join(fields), reasons, payload
+    for lo in range(1, n_rows + 1, _BATCH_ROWS):
+        hi = lo + _BATCH_ROWS - 1
+        batch = con.sql(
+            f"select _row, json_object({doc}) from {staged} where _row between {lo} and {hi}"
+        ).to_arrow_table()
+        yield batch.column(0).to_pylist(), batch.column(1).to_pylist()
+
+
+def _validate(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    staged: str,
+    n_rows: int,
+    pool: Executor | None,
+) -> list[tuple[int, str, str, str]]:
+    """Every row that breaks the contract; large files are checked on all cores."""
+    bad: list[tuple[int, str, str, str]] = []
+    if pool is None or n_rows <= _PARALLEL_FROM_ROWS:
+        for rows, docs in _chunks(con, contract, staged, n_rows):
+            bad.extend(check_rows(contract.table, rows, docs))
+        return bad
+    pending: deque[Future] = deque()
+    for rows, docs in _chunks(con, contract, staged, n_rows):
+        pending.append(pool.submit(check_rows, contract.table, rows, docs))
+        while len(pending) > _IN_FLIGHT:
+            bad.extend(pending.popleft().result())
+    while pending:
+        bad.extend(pending.popleft().result())
+    return bad
 
 
 def _load_file(
-    con: duckdb.DuckDBPyConnection, contract: Contract, result: FileResult, load_id: str, now: str
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    result: FileResult,
+    load_id: str,
+    now: str,
+    pool: Executor | None,
 ) -> None:
     path = result.path
     if _is_empty_json_lines(path):
@@ -317,7 +363,8 @@ def _load_file(
     result.ignored_columns = sorted(set(present) - contract_cols)
     staged = _stage_file(con, contract, path, present)
     try:
-        bad = list(_validate(con, contract, staged))
+        result.rows_read = con.execute(f"select count(*) from {staged}").fetchall()[0][0]
+        bad = _validate(con, contract, staged, result.rows_read, pool)
         bad_table = pa.table(
             {
                 "_row": pa.array([b[0] for b in bad], pa.int64()),
@@ -345,7 +392,6 @@ def _load_file(
                 order by b._row"""
         )
         con.unregister("_bad_rows")
-        result.rows_read = con.execute(f"select count(*) from {staged}").fetchone()[0]
         result.rows_quarantined = len(bad)
         result.rows_loaded = result.rows_read - result.rows_quarantined
         _record_file(con, result, load_id, now)
@@ -400,6 +446,8 @@ def load(
     con = duckdb.connect(str(duckdb_path))
     try:
         con.execute("set TimeZone = 'UTC'")
+        # Large files spill to disk instead of growing the process without bound.
+        con.execute(f"set memory_limit = {_lit(MEMORY_LIMIT)}")
         ensure_raw_tables(con)
         known = dict(
             con.execute(f"select checksum, file_path from {RAW_SCHEMA}.loaded_files").fetchall()
@@ -420,15 +468,24 @@ def load(
             else:
                 known[digest] = str(path)
             report.files.append(result)
+        workers = min(os.cpu_count() or 1, 4)
+        pool = (
+            ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            if workers > 1
+            else None
+        )
         con.execute("begin transaction")
         try:
             for result in report.files:
                 if result.skipped_as is None:
-                    _load_file(con, all_contracts[result.table], result, report.load_id, now)
+                    _load_file(con, all_contracts[result.table], result, report.load_id, now, pool)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
             raise
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
     finally:
         con.close()
     return report

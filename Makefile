@@ -31,12 +31,12 @@ test: install lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint models
+	SEGMINT_DUCKDB_PATH=:memory: $(BIN)/sqlfluff lint models
 
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
-	$(BIN)/sqlfluff fix models
+	SEGMINT_DUCKDB_PATH=:memory: $(BIN)/sqlfluff fix models
 
 ## ui: the Dagster UI on http://127.0.0.1:3000
 ui: install

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from faker.providers.address.en_US import Provider as _Address
@@ -108,11 +109,11 @@ NICKNAMES = {
 }
 FIRST_NAMES = np.array(sorted(set(_Person.first_names_male) | set(_Person.first_names_female)))
 LAST_NAMES = np.array(sorted(_Person.last_names))
-STREET_NAMES = np.array([n for n in LAST_NAMES[:300]])
+STREET_NAMES = LAST_NAMES[:300]
 STREET_SUFFIXES = np.array(["Street", "Avenue", "Road", "Lane", "Drive"])
 STREET_ABBREV = {"Street": "St", "Avenue": "Ave", "Road": "Rd", "Lane": "Ln", "Drive": "Dr"}
 EMAIL_DOMAINS = np.array(["example.com", "example.net", "example.org", "mail.example"])
-COMPANIES = np.array([f"{w.lower()}-{s}" for w in _Address.street_suffixes[:40] for s in ("co",)])
+COMPANIES = np.array([f"{w.lower()}-co" for w in _Address.street_suffixes[:40]])
 
 CATEGORIES = np.array(
     ["electronics", "fashion", "home", "beauty", "sports", "books", "toys", "grocery"]
@@ -282,8 +283,6 @@ def _phone_formats(rng: np.random.Generator, country: np.ndarray, pid: np.ndarra
 def _iso(ts: np.ndarray) -> pa.Array:
     """Timestamps (numpy datetime64[s], UTC) as ISO 8601 text with a Z."""
     arr = pa.array(ts.astype("datetime64[s]"), pa.timestamp("s"))
-    import pyarrow.compute as pc
-
     return pc.strftime(arr, format="%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -3,7 +3,7 @@
 {%- endmacro %}
 
 {% macro default__to_utc_timestamp(expression) -%}
-    cast(convert_timezone('UTC', try_to_timestamp_tz({{ expression }})) as timestamp_ntz)
+    cast(convert_timezone('UTC', try_cast({{ expression }} as timestamp_tz)) as timestamp_ntz)
 {%- endmacro %}
 
 {% macro duckdb__to_utc_timestamp(expression) -%}

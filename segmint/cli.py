@@ -225,6 +225,44 @@ def ui(
     os.execvpe(dagster, args, os.environ.copy())
 
 
+evaluate_app = typer.Typer(help="Measure the pipeline against known truth.", no_args_is_help=True)
+app.add_typer(evaluate_app, name="evaluate")
+
+
+@evaluate_app.command("identity")
+def evaluate_identity_cmd(
+    truth: Annotated[Path, typer.Option(help="The generator's truth/ folder.")],
+    warehouse: Annotated[
+        Path | None, typer.Option(help="DuckDB file [default: SEGMINT_DUCKDB_PATH].")
+    ] = None,
+) -> None:
+    """Pairwise precision, recall and F1 of identity resolution against generator truth."""
+    from segmint.evaluate import evaluate_identity
+
+    path = warehouse or config.settings().duckdb_path
+    try:
+        scores = evaluate_identity(path, truth)
+    except FileNotFoundError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    table = Table(title=f"Identity resolution in {path} against {truth}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for name, value in (
+        ("pairwise precision", f"{scores.precision:.4f}"),
+        ("pairwise recall", f"{scores.recall:.4f}"),
+        ("pairwise F1", f"{scores.f1:.4f}"),
+        ("records evaluated", f"{scores.records:,}"),
+        ("true persons", f"{scores.persons:,}"),
+        ("customers", f"{scores.customers:,}"),
+        ("over-merged customers (hold several persons)", f"{scores.over_merged_customers:,}"),
+        ("under-merged persons (split over customers)", f"{scores.under_merged_persons:,}"),
+        ("records left anonymous", f"{scores.unplaced_records:,}"),
+    ):
+        table.add_row(name, value)
+    console.print(table)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

@@ -9,14 +9,18 @@ import duckdb
 import pandas as pd
 import pytest
 from dagster_dbt import DbtCliResource
+from typer.testing import CliRunner
 
 from orchestration.defs.dbt import dbt_executable, dbt_project, segmint_dbt_assets
 from orchestration.defs.ingestion import raw_tables
 from orchestration.defs.resources import WarehouseResource
 from orchestration.run import summarize
+from segmint.cli import app
 from segmint.config import DEV_PII_SALT
 from segmint.contracts import TABLES
+from segmint.evaluate import evaluate_identity
 from segmint.generate import PLACEHOLDER_PHONES
+from tests.orchestration.test_definitions import EXPECTED_ASSETS
 
 
 def _materialize(landing, duckdb_path, monkeypatch):
@@ -49,7 +53,7 @@ def test_whole_graph_materializes_with_every_check_run(built):
     result, _ = built
     summary = summarize(result)
     assert result.success, summary.failed_steps
-    assert len(summary.materialized) == 17
+    assert len(summary.materialized) == len(EXPECTED_ASSETS)
     assert summary.checks_failed == []
     assert summary.checks_passed >= 25
 
@@ -127,3 +131,57 @@ def test_a_file_missing_a_required_column_fails_the_run_before_dbt(
     con = duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
     assert con.execute("select count(*) from raw.crm_contacts").fetchone()[0] == 0
     con.close()
+
+
+def test_identity_resolution_on_generated_data_meets_the_bar(built, clean_landing):
+    _, path = built
+    result = CliRunner().invoke(
+        app, ["evaluate", "identity", "--truth", str(clean_landing.out / "truth"),
+              "--warehouse", str(path)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = evaluate_identity(path, clean_landing.out / "truth")
+    assert scores.records > 1000
+    assert scores.f1 >= 0.99
+    assert f"{scores.f1:.4f}" in result.output
+
+
+def test_shared_identifiers_never_merge_people(built, clean_landing):
+    _, path = built
+    truth = clean_landing.out / "truth"
+    con = duckdb.connect(str(path), read_only=True)
+    excluded = dict(
+        con.execute(
+            "select identifier_type, count(*) from intermediate.int_identity__excluded_identifiers "
+            "group by 1"
+        ).fetchall()
+    )
+    shared_device_persons = con.execute(f"""
+        select count(distinct i.customer_id)
+        from marts.dim_customer_identities i
+        join (select anonymous_id from '{truth}/devices.parquet'
+              group by 1 having count(distinct person_id) > 1) d
+          on i.source_table = 'web_events' and i.source_record_id = d.anonymous_id
+        where i.identifier_type = 'shop_account'
+    """).fetchall()[0][0]
+    con.close()
+    assert excluded.get("device", 0) >= 1 and excluded.get("email", 0) >= 1
+    # Each person on a shared device keeps a customer of their own.
+    assert shared_device_persons >= 2
+
+
+def test_anonymous_browsing_before_login_belongs_to_the_customer(built):
+    _, path = built
+    con = duckdb.connect(str(path), read_only=True)
+    anonymous, attributed = con.execute("""
+        with devices as (
+            select anonymous_id from marts.fct_web_events
+            group by 1 having count(shop_account_id) > 0 and count(*) > count(shop_account_id)
+        )
+        select count(*), count(e.customer_id)
+        from marts.fct_web_events e join devices using (anonymous_id)
+        where e.shop_account_id is null
+    """).fetchall()[0]
+    con.close()
+    assert anonymous > 100
+    assert attributed / anonymous > 0.95

@@ -1,0 +1,55 @@
+-- Record-to-identifier edges of the identity graph, without the excluded identifiers (their
+-- links are listed in int_identity__excluded_links). Every record also has an edge to
+-- itself, so that a record without usable identifiers is still a node.
+with
+
+records as (
+
+    select * from {{ ref('int_identity__records') }}
+
+),
+
+identifiers as (
+
+    select * from {{ ref('int_identity__record_identifiers') }}
+
+),
+
+excluded as (
+
+    select * from {{ ref('int_identity__excluded_identifiers') }}
+
+),
+
+identifier_edges as (
+
+    select
+        'rec:' || identifiers.record_id as node_a,
+        identifiers.identifier_type || ':' || identifiers.identifier_value as node_b
+    from identifiers
+    left join excluded
+        on
+            identifiers.identifier_type = excluded.identifier_type
+            and identifiers.identifier_value = excluded.identifier_value
+    where excluded.identifier_value is null
+
+),
+
+self_edges as (
+
+    select
+        'rec:' || record_id as node_a,
+        'rec:' || record_id as node_b
+    from records
+
+),
+
+final as (
+
+    select * from identifier_edges
+    union all
+    select * from self_edges
+
+)
+
+select * from final

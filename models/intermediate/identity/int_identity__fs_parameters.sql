@@ -1,0 +1,185 @@
+-- Fellegi-Sunter parameters: m probabilities estimated by expectation-maximisation over the
+-- comparison patterns of the candidate pairs, u probabilities from random pairs (held fixed),
+-- and the prior share of matches among candidates. EM runs a fixed number of rounds
+-- (var identity_em_iterations), unrolled in SQL, on one row per distinct pattern.
+{%- set comparisons = [
+    'first_name', 'last_name', 'date_of_birth', 'city', 'postcode', 'email', 'phone'
+] %}
+{%- set rounds = var('identity_em_iterations') %}
+
+with
+
+comparisons as (
+
+    select * from {{ ref('int_identity__pair_comparisons') }}
+
+),
+
+u as (
+
+    select * from {{ ref('int_identity__fs_u_probabilities') }}
+
+),
+
+grouped as (
+
+    select
+        {%- for c in comparisons %}
+            gamma_{{ c }},
+        {%- endfor %}
+        count(*) as pair_count
+    from comparisons
+    group by
+        {%- for c in comparisons %}
+            gamma_{{ c }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+
+),
+
+patterns as (
+
+    select
+        *,
+        row_number() over (
+            order by
+                {%- for c in comparisons %}
+                    gamma_{{ c }}{% if not loop.last %},{% endif %}
+                {%- endfor %}
+        ) as pattern_id
+    from grouped
+
+),
+
+pattern_levels as (
+
+    {%- for c in comparisons %}
+        select
+            pattern_id,
+            pair_count,
+            '{{ c }}' as comparison_name,
+            gamma_{{ c }} as comparison_level
+        from patterns
+        where gamma_{{ c }} >= 0
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
+
+),
+
+top_levels as (
+
+    select
+        comparison_name,
+        max(comparison_level) as top_level
+    from u
+    group by comparison_name
+
+),
+
+m_0 as (
+
+    select
+        u.comparison_name,
+        u.comparison_level,
+        case
+            when u.comparison_level = top_levels.top_level then 0.9
+            else 0.1 / top_levels.top_level
+        end as m_probability
+    from u
+    inner join top_levels on u.comparison_name = top_levels.comparison_name
+
+),
+
+prior_0 as (
+
+    select cast({{ var('identity_em_initial_prior') }} as double) as prior_probability
+
+),
+{%- for i in range(rounds) %}
+
+    posterior_{{ i }} as (
+
+        select
+            pattern_levels.pattern_id,
+            max(pattern_levels.pair_count) as pair_count,
+            max(prior_{{ i }}.prior_probability) * exp(sum(ln(m_{{ i }}.m_probability))) / (
+                max(prior_{{ i }}.prior_probability) * exp(sum(ln(m_{{ i }}.m_probability)))
+                + (1 - max(prior_{{ i }}.prior_probability)) * exp(sum(ln(u.u_probability)))
+            ) as match_probability
+        from pattern_levels
+        inner join m_{{ i }}
+            on
+                pattern_levels.comparison_name = m_{{ i }}.comparison_name
+                and pattern_levels.comparison_level = m_{{ i }}.comparison_level
+        inner join u
+            on
+                pattern_levels.comparison_name = u.comparison_name
+                and pattern_levels.comparison_level = u.comparison_level
+        cross join prior_{{ i }}
+        group by pattern_levels.pattern_id
+
+    ),
+
+    expected_{{ i }} as (
+
+        select
+            pattern_levels.comparison_name,
+            pattern_levels.comparison_level,
+            sum(posterior_{{ i }}.pair_count * posterior_{{ i }}.match_probability) as matched_pairs
+        from pattern_levels
+        inner join posterior_{{ i }} on pattern_levels.pattern_id = posterior_{{ i }}.pattern_id
+        group by pattern_levels.comparison_name, pattern_levels.comparison_level
+
+    ),
+
+    m_{{ i + 1 }} as (
+
+        select
+            u.comparison_name,
+            u.comparison_level,
+            greatest(
+                coalesce(expected_{{ i }}.matched_pairs, 0)
+                / sum(coalesce(expected_{{ i }}.matched_pairs, 0))
+                    over (partition by u.comparison_name),
+                1e-6
+            ) as m_probability
+        from u
+        left join expected_{{ i }}
+            on
+                u.comparison_name = expected_{{ i }}.comparison_name
+                and u.comparison_level = expected_{{ i }}.comparison_level
+
+    ),
+
+    prior_{{ i + 1 }} as (
+
+        select
+            least(
+                greatest(sum(pair_count * match_probability) / sum(pair_count), 1e-6),
+                1 - 1e-6
+            ) as prior_probability
+        from posterior_{{ i }}
+
+    ),
+{%- endfor %}
+
+final as (
+
+    select
+        u.comparison_name,
+        u.comparison_level,
+        m_{{ rounds }}.m_probability,
+        u.u_probability,
+        ln(m_{{ rounds }}.m_probability / u.u_probability) / ln(2) as match_weight,
+        prior_{{ rounds }}.prior_probability as prior_match_probability
+    from u
+    inner join m_{{ rounds }}
+        on
+            u.comparison_name = m_{{ rounds }}.comparison_name
+            and u.comparison_level = m_{{ rounds }}.comparison_level
+    cross join prior_{{ rounds }}
+
+)
+
+select * from final

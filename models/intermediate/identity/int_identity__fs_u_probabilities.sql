@@ -1,0 +1,116 @@
+-- u probabilities: how often each comparison level occurs between two random records (almost
+-- all of which are different people). Random pairs come from a fixed hash order of the
+-- records, so the estimate is the same on every run and every warehouse.
+{#- Levels of each comparison, as identity_comparison_levels defines them. #}
+{%- set level_counts = {
+    'first_name': 4, 'last_name': 4, 'date_of_birth': 4, 'city': 2, 'postcode': 2,
+    'email': 3, 'phone': 2
+} %}
+
+with
+
+candidates as (
+
+    select * from {{ ref('int_identity__match_candidates') }}
+
+),
+
+numbered as (
+
+    select
+        *,
+        row_number() over (
+            order by {{ dbt.hash('record_id') }}, record_id
+        ) as sample_position,
+        count(*) over () as record_count
+    from candidates
+
+),
+
+sampled as (
+
+    select * from numbered
+    where sample_position <= {{ var('identity_u_sample_records') }}
+
+),
+
+random_pairs as (
+
+    {%- for offset in [1, 7, 31, 101, 313] %}
+        select
+            {{ segmint.identity_comparison_levels('l', 'r') }}
+        from sampled as l
+        inner join numbered as r
+            on r.sample_position = mod(l.sample_position + {{ offset }} - 1, l.record_count) + 1
+        where l.record_count > {{ offset }}
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
+
+),
+
+levels as (
+
+    {%- for comparison in level_counts %}
+        select
+            '{{ comparison }}' as comparison_name,
+            gamma_{{ comparison }} as comparison_level
+        from random_pairs
+        where gamma_{{ comparison }} >= 0
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
+
+),
+
+counted as (
+
+    select
+        comparison_name,
+        comparison_level,
+        count(*) as pair_count
+    from levels
+    group by comparison_name, comparison_level
+
+),
+
+level_grid as (
+
+    {%- for comparison, n in level_counts.items() %}
+        {%- for level in range(n) %}
+            select
+                '{{ comparison }}' as comparison_name,
+                {{ level }} as comparison_level
+            {%- if not loop.last %}
+                union all
+            {%- endif %}
+        {%- endfor %}
+    {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
+
+),
+
+-- Add-one smoothing keeps a level never seen among random pairs from having u = 0.
+final as (
+
+    select
+        level_grid.comparison_name,
+        level_grid.comparison_level,
+        (coalesce(counted.pair_count, 0) + 1.0)
+        / (
+            sum(coalesce(counted.pair_count, 0)) over (partition by level_grid.comparison_name)
+            + count(*) over (partition by level_grid.comparison_name)
+        ) as u_probability
+    from level_grid
+    left join counted
+        on
+            level_grid.comparison_name = counted.comparison_name
+            and level_grid.comparison_level = counted.comparison_level
+
+)
+
+select * from final

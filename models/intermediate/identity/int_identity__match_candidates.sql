@@ -1,0 +1,60 @@
+-- Contact records prepared for probabilistic matching: comparison keys only.
+with
+
+records as (
+
+    select * from {{ ref('int_identity__records') }}
+    where source_table = 'crm_contacts'
+
+),
+
+nicknames as (
+
+    select * from {{ ref('nicknames') }}
+
+),
+
+excluded as (
+
+    select * from {{ ref('int_identity__excluded_identifiers') }}
+
+),
+
+keyed as (
+
+    select
+        records.record_id,
+        lower(records.first_name) as first_name_key,
+        lower(records.last_name) as last_name_key,
+        records.date_of_birth,
+        lower(records.city) as city_key,
+        lower(records.postcode) as postcode_key,
+        -- Shared mailboxes and placeholder phones say nothing about the person.
+        case when excluded_email.identifier_value is null then split_part(records.email, '@', 1)
+        end as email_local,
+        case when excluded_phone.identifier_value is null then records.phone_hash end
+            as phone_hash
+    from records
+    left join excluded as excluded_email
+        on
+            excluded_email.identifier_type = 'email'
+            and records.email_hash = excluded_email.identifier_value
+    left join excluded as excluded_phone
+        on
+            excluded_phone.identifier_type = 'phone'
+            and records.phone_hash = excluded_phone.identifier_value
+
+),
+
+final as (
+
+    select
+        keyed.*,
+        coalesce(nicknames.name, keyed.first_name_key) as first_name_canonical
+    from keyed
+    left join nicknames
+        on keyed.first_name_key = nicknames.nickname
+
+)
+
+select * from final

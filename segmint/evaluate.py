@@ -1,0 +1,116 @@
+"""Measure identity resolution against the generator's truth: pairwise precision and recall.
+
+Every source record the warehouse placed with a customer is labelled with its true person
+(contacts, orders and tickets from ``truth/``; device records from ``truth/devices``, except
+devices that several people share, whose true person is ambiguous). Two records form a
+predicted pair when they share a customer_id and a true pair when they share a person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class IdentityScores:
+    records: int
+    customers: int
+    persons: int
+    true_pairs: int
+    predicted_pairs: int
+    correct_pairs: int
+    over_merged_customers: int  # customers holding records of more than one person
+    under_merged_persons: int  # persons whose records are spread over several customers
+    unplaced_records: int  # labelled records without a customer (anonymous-only)
+
+    @property
+    def precision(self) -> float:
+        return self.correct_pairs / self.predicted_pairs if self.predicted_pairs else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.correct_pairs / self.true_pairs if self.true_pairs else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+_LABELLED = """
+with placed as (
+    select record_id, source_table, source_record_id, customer_id
+    from {relation}
+),
+truth_contacts as (
+    select source_system || ':' || contact_id as source_record_id, person_id
+    from read_parquet('{truth}/contacts.parquet')
+),
+truth_devices as (
+    select anonymous_id as source_record_id, min(person_id) as person_id
+    from read_parquet('{truth}/devices.parquet')
+    group by 1 having count(distinct person_id) = 1
+),
+labelled as (
+    select p.*, t.person_id from placed p
+    join truth_contacts t on p.source_table = 'crm_contacts'
+        and p.source_record_id = t.source_record_id
+    union all
+    select p.*, t.person_id from placed p
+    join read_parquet('{truth}/orders.parquet') t on p.source_table = 'orders'
+        and p.source_record_id = t.order_id
+    union all
+    select p.*, t.person_id from placed p
+    join read_parquet('{truth}/tickets.parquet') t on p.source_table = 'support_tickets'
+        and p.source_record_id = t.ticket_id
+    union all
+    select p.*, t.person_id from placed p
+    join truth_devices t on p.source_table = 'web_events'
+        and p.source_record_id = t.source_record_id
+)
+"""
+
+
+def score_labelled(con: duckdb.DuckDBPyConnection, labelled_sql: str) -> IdentityScores:
+    """Scores of a query yielding (customer_id, person_id) per record."""
+    sql = f"""
+        with labelled as ({labelled_sql}),
+        placed as (select * from labelled where customer_id is not null),
+        by_customer as (select customer_id, count(*) as n, count(distinct person_id) as persons
+                        from placed group by 1),
+        by_person as (select person_id, count(*) as n, count(distinct customer_id) as customers
+                      from placed group by 1),
+        by_both as (select count(*) as n from placed group by customer_id, person_id)
+        select
+            (select count(*) from placed),
+            (select count(*) from by_customer),
+            (select count(*) from by_person),
+            (select coalesce(sum(n * (n - 1) / 2), 0) from by_person),
+            (select coalesce(sum(n * (n - 1) / 2), 0) from by_customer),
+            (select coalesce(sum(n * (n - 1) / 2), 0) from by_both),
+            (select count(*) from by_customer where persons > 1),
+            (select count(*) from by_person where customers > 1),
+            (select count(*) from labelled where customer_id is null)
+    """
+    row = con.execute(sql).fetchall()[0]
+    return IdentityScores(*(int(v) for v in row))
+
+
+def evaluate_identity(duckdb_path: Path, truth_dir: Path) -> IdentityScores:
+    """Scores of the warehouse's dim_customer_identities against a generator truth folder."""
+    truth_dir = Path(truth_dir)
+    if not (truth_dir / "contacts.parquet").exists():
+        raise FileNotFoundError(f"{truth_dir} holds no generator truth (contacts.parquet)")
+    con = duckdb.connect(str(duckdb_path), read_only=True)
+    try:
+        relation = (
+            "(select distinct record_id, source_table, source_record_id, customer_id "
+            "from marts.dim_customer_identities)"
+        )
+        labelled = _LABELLED.format(relation=relation, truth=truth_dir)
+        return score_labelled(con, labelled + " select customer_id, person_id from labelled")
+    finally:
+        con.close()

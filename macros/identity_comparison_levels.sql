@@ -47,8 +47,7 @@
     end as gamma_postcode,
     case
         when {{ l }}.email_local is null or {{ r }}.email_local is null then -1
-        when {{ l }}.email_local = {{ r }}.email_local then 2
-        when {{ segmint.jaro_winkler(l ~ '.email_local', r ~ '.email_local') }} >= 0.88 then 1
+        when {{ l }}.email_local = {{ r }}.email_local then 1
         else 0
     end as gamma_email,
     case

@@ -114,3 +114,51 @@ def evaluate_identity(duckdb_path: Path, truth_dir: Path) -> IdentityScores:
         return score_labelled(con, labelled + " select customer_id, person_id from labelled")
     finally:
         con.close()
+
+
+def landing_from_labelled_people(csv_path: Path, out_dir: Path) -> int:
+    """Map a labelled person file (splink's fake_1000 layout) onto the crm_contacts contract.
+
+    Columns unique_id, first_name, surname, dob, city, email and cluster (the true person)
+    become one contact record each from a source system named after the file, and the
+    cluster becomes the truth. Returns the number of records written.
+    """
+    import pandas as pd
+
+    people = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    system = Path(csv_path).stem.replace("_", "").lower()
+    out_dir = Path(out_dir)
+    (out_dir / "truth").mkdir(parents=True, exist_ok=True)
+    contacts = pd.DataFrame(
+        {
+            "contact_id": people["unique_id"],
+            "source_system": system,
+            "email": people["email"],
+            "first_name": people["first_name"],
+            "last_name": people["surname"],
+            "city": people["city"],
+            "date_of_birth": people["dob"],
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+        }
+    )
+    contacts.to_csv(out_dir / "crm_contacts.csv", index=False)
+    truth = pd.DataFrame(
+        {
+            "source_system": system,
+            "contact_id": people["unique_id"],
+            "person_id": people["cluster"].astype(int),
+        }
+    )
+    truth.to_parquet(out_dir / "truth" / "contacts.parquet")
+    empty = {"order_id": [], "ticket_id": [], "anonymous_id": []}
+    for name, key in (
+        ("orders", "order_id"),
+        ("tickets", "ticket_id"),
+        ("devices", "anonymous_id"),
+    ):
+        pd.DataFrame({key: pd.Series(empty[key], dtype=str),
+                      "person_id": pd.Series([], dtype=int)}).to_parquet(
+            out_dir / "truth" / f"{name}.parquet"
+        )  # fmt: skip
+    return len(contacts)

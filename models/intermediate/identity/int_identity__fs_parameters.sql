@@ -1,7 +1,10 @@
 -- Fellegi-Sunter parameters: m probabilities estimated by expectation-maximisation over the
 -- comparison patterns of the candidate pairs, u probabilities from random pairs (held fixed),
--- and the prior share of matches among candidates. EM runs a fixed number of rounds
--- (var identity_em_iterations), unrolled in SQL, on one row per distinct pattern.
+-- and two priors. EM runs a fixed number of rounds (var identity_em_iterations), unrolled in
+-- SQL, on one row per distinct pattern; its share of matches among candidates is kept for
+-- information. Scoring uses the probability that two random contact records match,
+-- estimated from the deterministic graph (pairs it joins over all pairs): candidates are
+-- chosen by blocking, so their own match share would overstate every pair's odds.
 {%- set comparisons = [
     'first_name', 'last_name', 'date_of_birth', 'city', 'postcode', 'email', 'phone'
 ] %}
@@ -18,6 +21,41 @@ comparisons as (
 u as (
 
     select * from {{ ref('int_identity__fs_u_probabilities') }}
+
+),
+
+candidates as (
+
+    select * from {{ ref('int_identity__match_candidates') }}
+
+),
+
+deterministic as (
+
+    select * from {{ ref('int_identity__deterministic_components') }}
+
+),
+
+component_sizes as (
+
+    select
+        deterministic.component_id,
+        count(*) as record_count
+    from candidates
+    inner join deterministic on candidates.record_id = deterministic.record_id
+    group by deterministic.component_id
+
+),
+
+random_pair_prior as (
+
+    select
+        greatest(
+            sum(record_count * (record_count - 1) / 2.0)
+            / nullif(sum(record_count) * (sum(record_count) - 1) / 2.0, 0),
+            1e-9
+        ) as prior_probability
+    from component_sizes
 
 ),
 
@@ -138,13 +176,24 @@ prior_0 as (
         select
             u.comparison_name,
             u.comparison_level,
+            -- A comparison never observed among candidates keeps its previous m.
             greatest(
-                coalesce(expected_{{ i }}.matched_pairs, 0)
-                / sum(coalesce(expected_{{ i }}.matched_pairs, 0))
-                    over (partition by u.comparison_name),
+                coalesce(
+                    coalesce(expected_{{ i }}.matched_pairs, 0)
+                    / nullif(
+                        sum(coalesce(expected_{{ i }}.matched_pairs, 0))
+                            over (partition by u.comparison_name),
+                        0
+                    ),
+                    m_{{ i }}.m_probability
+                ),
                 1e-6
             ) as m_probability
         from u
+        inner join m_{{ i }}
+            on
+                u.comparison_name = m_{{ i }}.comparison_name
+                and u.comparison_level = m_{{ i }}.comparison_level
         left join expected_{{ i }}
             on
                 u.comparison_name = expected_{{ i }}.comparison_name
@@ -172,13 +221,15 @@ final as (
         m_{{ rounds }}.m_probability,
         u.u_probability,
         ln(m_{{ rounds }}.m_probability / u.u_probability) / ln(2) as match_weight,
-        prior_{{ rounds }}.prior_probability as prior_match_probability
+        least(random_pair_prior.prior_probability, 0.5) as prior_match_probability,
+        prior_{{ rounds }}.prior_probability as candidate_match_share
     from u
     inner join m_{{ rounds }}
         on
             u.comparison_name = m_{{ rounds }}.comparison_name
             and u.comparison_level = m_{{ rounds }}.comparison_level
     cross join prior_{{ rounds }}
+    cross join random_pair_prior
 
 )
 

@@ -4,7 +4,7 @@
 {#- Levels of each comparison, as identity_comparison_levels defines them. #}
 {%- set level_counts = {
     'first_name': 4, 'last_name': 4, 'date_of_birth': 4, 'city': 2, 'postcode': 2,
-    'email': 3, 'phone': 2
+    'email': 2, 'phone': 2
 } %}
 
 with

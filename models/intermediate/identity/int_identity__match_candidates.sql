@@ -25,6 +25,7 @@ keyed as (
     select
         records.record_id,
         lower(records.first_name) as first_name_key,
+        substr(lower(records.first_name), 1, 1) as first_initial,
         lower(records.last_name) as last_name_key,
         records.date_of_birth,
         lower(records.city) as city_key,

@@ -1,5 +1,5 @@
--- Scored candidate pairs whose match probability reaches var identity_match_threshold and
--- that the deterministic graph has not already joined: each becomes an edge of the graph.
+-- Scored candidate pairs (none of them already joined by the deterministic graph) whose
+-- match probability reaches var identity_match_threshold: each becomes an edge of the graph.
 {%- set comparisons = [
     'first_name', 'last_name', 'date_of_birth', 'city', 'postcode', 'email', 'phone'
 ] %}
@@ -18,12 +18,6 @@ parameters as (
 
 ),
 
-deterministic as (
-
-    select * from {{ ref('int_identity__deterministic_components') }}
-
-),
-
 prior_weight as (
 
     select
@@ -33,42 +27,60 @@ prior_weight as (
 
 ),
 
+levels as (
+
+    {%- for c in comparisons %}
+        select
+            record_id_l,
+            record_id_r,
+            '{{ c }}' as comparison_name,
+            gamma_{{ c }} as comparison_level
+        from comparisons
+        where not is_deterministic_pair
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
+
+),
+
+-- Missing values (level -1) have no parameter row: they add no weight.
+evidence as (
+
+    select
+        levels.record_id_l,
+        levels.record_id_r,
+        coalesce(sum(parameters.match_weight), 0) as evidence_weight
+    from levels
+    left join parameters
+        on
+            levels.comparison_name = parameters.comparison_name
+            and levels.comparison_level = parameters.comparison_level
+    group by levels.record_id_l, levels.record_id_r
+
+),
+
 scored as (
 
     select
-        comparisons.record_id_l,
-        comparisons.record_id_r,
-        {%- for c in comparisons %}
-            comparisons.gamma_{{ c }},
-        {%- endfor %}
-        prior_weight.prior_match_weight
-        {%- for c in comparisons %}
-            + coalesce(w_{{ c }}.match_weight, 0)
-        {%- endfor %} as match_weight
+        comparisons.*,
+        prior_weight.prior_match_weight + evidence.evidence_weight as match_weight
     from comparisons
+    inner join evidence
+        on
+            comparisons.record_id_l = evidence.record_id_l
+            and comparisons.record_id_r = evidence.record_id_r
     cross join prior_weight
-    {%- for c in comparisons %}
-        left join parameters as w_{{ c }}
-            on
-                w_{{ c }}.comparison_name = '{{ c }}'
-                and comparisons.gamma_{{ c }} = w_{{ c }}.comparison_level
-    {%- endfor %}
 
 ),
 
 final as (
 
     select
-        scored.*,
-        1 / (1 + power(2, -scored.match_weight)) as match_probability
+        *,
+        1 / (1 + power(2, -match_weight)) as match_probability
     from scored
-    inner join deterministic as component_l
-        on scored.record_id_l = component_l.record_id
-    inner join deterministic as component_r
-        on scored.record_id_r = component_r.record_id
-    where
-        component_l.component_id <> component_r.component_id
-        and 1 / (1 + power(2, -scored.match_weight)) >= {{ var('identity_match_threshold') }}
+    where 1 / (1 + power(2, -match_weight)) >= {{ var('identity_match_threshold') }}
 
 )
 

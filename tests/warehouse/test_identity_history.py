@@ -1,0 +1,91 @@
+"""Customer ids across runs: growth keeps ids, a merge is logged, a rebuild gives the same ids."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from segmint.contracts import contracts
+from segmint.generate import GeneratorConfig, generate
+from segmint.load import load
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _build(warehouse: Path, target_path: Path, *extra: str) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(ROOT),
+         "--profiles-dir", str(ROOT), "--target", "ci", "--target-path", str(target_path),
+         "--exclude", "test_type:unit", *extra],
+        env={**os.environ, "SEGMINT_DUCKDB_PATH": str(warehouse)},
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def _assignments(warehouse: Path) -> dict[str, str]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    rows = con.execute(
+        "select record_id, customer_id from intermediate.int_identity__record_customers "
+        "where customer_id is not null"
+    ).fetchall()
+    con.close()
+    return dict(rows)
+
+
+def test_ids_survive_growth_and_merges_are_logged(tmp_path):
+    landing = generate(GeneratorConfig(150, seed=5, out=tmp_path / "landing")).out
+    warehouse = tmp_path / "w.duckdb"
+    load(landing, warehouse)
+    _build(warehouse, tmp_path / "t1")
+    before = _assignments(warehouse)
+
+    # A new CRM record carrying the email of one customer and the phone of another.
+    con = duckdb.connect(str(warehouse), read_only=True)
+    pair = (
+        con.execute("""
+        select r.email, r.phone, c.customer_id
+        from raw.crm_contacts r
+        join intermediate.int_identity__record_customers c
+          on c.record_id = 'crm_contacts|' || lower(r.source_system) || ':' || r.contact_id
+        join staging.stg_crm__contacts s
+          on s.contact_id = lower(r.source_system) || ':' || r.contact_id
+        where s.email is not null and s.phone is not null and s.email not like 'info@%'
+        order by c.customer_id limit 1000
+    """)
+        .df()
+        .drop_duplicates("customer_id")
+        .head(2)
+    )
+    con.close()
+    assert len(pair) == 2
+    extra = {c.name: None for c in contracts()["crm_contacts"].columns}
+    extra.update(contact_id="bridge-1", source_system="hubspot", email=pair.email.iloc[0],
+                 phone=pair.phone.iloc[1], created_at="2026-11-01T00:00:00Z",
+                 updated_at="2026-11-01T00:00:00Z")  # fmt: skip
+    pd.DataFrame([extra]).to_csv(landing / "crm_contacts_2026-11-01.csv", index=False)
+    load(landing, warehouse)
+    _build(warehouse, tmp_path / "t2")
+    after = _assignments(warehouse)
+
+    merged = set(pair.customer_id)
+    untouched = {r: c for r, c in before.items() if c not in merged}
+    assert untouched and all(after[r] == c for r, c in untouched.items())
+    survivors = {after[r] for r, c in before.items() if c in merged}
+    assert len(survivors) == 1 and survivors <= merged  # the older anchor's id survives
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    log = con.execute(
+        "select old_customer_id, new_customer_id, reason from marts.customer_merge_log"
+    ).fetchall()
+    con.close()
+    (survivor,) = survivors
+    (gone,) = merged - survivors
+    assert log == [(gone, survivor, "merge")]
+
+    # A full rebuild from the same raw data gives the same ids.
+    _build(warehouse, tmp_path / "t3", "--full-refresh")
+    assert _assignments(warehouse) == after

@@ -1,6 +1,7 @@
 -- Record-to-identifier edges of the identity graph, without the excluded identifiers (their
--- links are listed in int_identity__excluded_links). Every record also has an edge to
--- itself, so that a record without usable identifiers is still a node.
+-- links are listed in int_identity__excluded_links) and without identifiers carried by a
+-- single record (they join nothing, and leaving them out shrinks the graph). Every record
+-- also has an edge to itself, so that a record without usable identifiers is still a node.
 with
 
 records as (
@@ -21,12 +22,27 @@ excluded as (
 
 ),
 
+linking_identifiers as (
+
+    select
+        identifier_type,
+        identifier_value
+    from identifiers
+    group by identifier_type, identifier_value
+    having count(distinct record_id) > 1
+
+),
+
 identifier_edges as (
 
     select
         'rec:' || identifiers.record_id as node_a,
         identifiers.identifier_type || ':' || identifiers.identifier_value as node_b
     from identifiers
+    inner join linking_identifiers
+        on
+            identifiers.identifier_type = linking_identifiers.identifier_type
+            and identifiers.identifier_value = linking_identifiers.identifier_value
     left join excluded
         on
             identifiers.identifier_type = excluded.identifier_type

@@ -163,7 +163,8 @@ def demo(
         raise typer.Exit(1)
 
 
-def _warehouse_totals(duckdb_path: Path) -> dict[str, tuple[int, int]]:
+def _warehouse_totals(duckdb_path: Path) -> tuple[dict[str, tuple[int, int]], int | None]:
+    """Rows loaded and quarantined per raw table over all loads, and the customer count."""
     import duckdb
 
     con = duckdb.connect(str(duckdb_path), read_only=True)
@@ -172,9 +173,13 @@ def _warehouse_totals(duckdb_path: Path) -> dict[str, tuple[int, int]]:
             "select source_table, sum(rows_loaded), sum(rows_quarantined) "
             "from raw.loaded_files group by 1"
         ).fetchall()
+        try:
+            customers = con.execute("select count(*) from marts.dim_customers").fetchall()[0][0]
+        except duckdb.CatalogException:
+            customers = None
     finally:
         con.close()
-    return {t: (int(a), int(b)) for t, a, b in rows}
+    return {t: (int(a), int(b)) for t, a, b in rows}, customers
 
 
 def _print_run(summary) -> None:
@@ -195,7 +200,7 @@ def _print_run(summary) -> None:
 def _print_demo_summary(summary, s: config.Settings) -> None:
     from segmint.contracts import TABLES
 
-    totals = _warehouse_totals(s.duckdb_path) if s.duckdb_path.exists() else {}
+    totals, customers = _warehouse_totals(s.duckdb_path) if s.duckdb_path.exists() else ({}, None)
     table = Table(title="Raw tables: this run and all loads")
     for col in ("table", "loaded", "quarantined", "total loaded", "total quarantined"):
         table.add_column(col, justify="left" if col == "table" else "right")
@@ -206,6 +211,8 @@ def _print_demo_summary(summary, s: config.Settings) -> None:
     console.print(table)
     _print_run(summary)
     console.print(f"dbt nodes built: {summary.dbt_nodes_built}")
+    if customers is not None:
+        console.print(f"customers resolved: {customers:,} (marts.dim_customers)")
     console.print(f"warehouse: {s.duckdb_path}")
     console.print("quarantined rows: select * from raw.quarantined_rows")
     console.print("open the UI: make ui, then http://127.0.0.1:3000")

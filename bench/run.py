@@ -116,9 +116,9 @@ def render(measures: list[Measure]) -> str:
         "|---:|---|---:|---:|---|",
     ]
     for m in measures:
-        lines.append(
-            f"| {m.scale:,} | {m.stage} | {m.seconds:,.1f} | {m.peak_mb:,.0f} | {m.rows} |"
-        )
+        timing = (f"{m.seconds:,.1f} | {m.peak_mb:,.0f}" if m.seconds or m.peak_mb
+                  else "- | -")  # fmt: skip
+        lines.append(f"| {m.scale:,} | {m.stage} | {timing} | {m.rows} |")
     return "\n".join(lines) + "\n"
 
 

@@ -28,6 +28,7 @@ EXPECTED_ASSETS = {
     "intermediate/int_identity__record_customers": "intermediate",
     "intermediate/int_identity__record_identifiers": "intermediate",
     "intermediate/int_identity__records": "intermediate",
+    "intermediate/int_identity__usable_identifiers": "intermediate",
     "marts/customer_merge_log": "marts",
     "marts/dim_customer_identities": "marts",
     "marts/dim_customers": "marts",

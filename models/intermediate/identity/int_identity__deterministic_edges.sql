@@ -12,13 +12,7 @@ records as (
 
 identifiers as (
 
-    select * from {{ ref('int_identity__record_identifiers') }}
-
-),
-
-excluded as (
-
-    select * from {{ ref('int_identity__excluded_identifiers') }}
+    select * from {{ ref('int_identity__usable_identifiers') }}
 
 ),
 
@@ -43,11 +37,6 @@ identifier_edges as (
         on
             identifiers.identifier_type = linking_identifiers.identifier_type
             and identifiers.identifier_value = linking_identifiers.identifier_value
-    left join excluded
-        on
-            identifiers.identifier_type = excluded.identifier_type
-            and identifiers.identifier_value = excluded.identifier_value
-    where excluded.identifier_value is null
 
 ),
 

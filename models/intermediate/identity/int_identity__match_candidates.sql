@@ -14,9 +14,15 @@ nicknames as (
 
 ),
 
-excluded as (
+usable as (
 
-    select * from {{ ref('int_identity__excluded_identifiers') }}
+    select
+        record_id,
+        max(case when identifier_type = 'email' then identifier_value end) as email_hash,
+        max(case when identifier_type = 'phone' then identifier_value end) as phone_hash
+    from {{ ref('int_identity__usable_identifiers') }}
+    where identifier_type in ('email', 'phone')
+    group by record_id
 
 ),
 
@@ -31,19 +37,11 @@ keyed as (
         lower(records.city) as city_key,
         lower(records.postcode) as postcode_key,
         -- Shared mailboxes and placeholder phones say nothing about the person.
-        case when excluded_email.identifier_value is null then split_part(records.email, '@', 1)
+        case when usable.email_hash is not null then split_part(records.email, '@', 1)
         end as email_local,
-        case when excluded_phone.identifier_value is null then records.phone_hash end
-            as phone_hash
+        usable.phone_hash
     from records
-    left join excluded as excluded_email
-        on
-            excluded_email.identifier_type = 'email'
-            and records.email_hash = excluded_email.identifier_value
-    left join excluded as excluded_phone
-        on
-            excluded_phone.identifier_type = 'phone'
-            and records.phone_hash = excluded_phone.identifier_value
+    left join usable on records.record_id = usable.record_id
 
 ),
 

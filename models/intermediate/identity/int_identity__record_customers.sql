@@ -29,13 +29,7 @@ deterministic as (
 
 identifiers as (
 
-    select * from {{ ref('int_identity__record_identifiers') }}
-
-),
-
-excluded as (
-
-    select * from {{ ref('int_identity__excluded_identifiers') }}
+    select * from {{ ref('int_identity__usable_identifiers') }}
 
 ),
 
@@ -47,15 +41,9 @@ matches as (
 
 known_records as (
 
-    select distinct identifiers.record_id
+    select distinct record_id
     from identifiers
-    left join excluded
-        on
-            identifiers.identifier_type = excluded.identifier_type
-            and identifiers.identifier_value = excluded.identifier_value
-    where
-        excluded.identifier_value is null
-        and identifiers.identifier_type in ('email', 'phone', 'shop_account')
+    where identifier_type in ('email', 'phone', 'shop_account')
     union
     select record_id from records
     where source_table = 'crm_contacts'

@@ -26,9 +26,15 @@ priorities as (
 
 ),
 
-excluded as (
+usable as (
 
-    select * from {{ ref('int_identity__excluded_identifiers') }}
+    select
+        record_id,
+        max(case when identifier_type = 'email' then identifier_value end) as email_hash,
+        max(case when identifier_type = 'phone' then identifier_value end) as phone_hash
+    from {{ ref('int_identity__usable_identifiers') }}
+    where identifier_type in ('email', 'phone')
+    group by record_id
 
 ),
 
@@ -53,10 +59,8 @@ customer_records as (
         records.source_system,
         records.first_seen_at,
         records.last_seen_at,
-        case when excluded_email.identifier_value is null then records.email_hash end
-            as email_hash,
-        case when excluded_phone.identifier_value is null then records.phone_hash end
-            as phone_hash,
+        usable.email_hash,
+        usable.phone_hash,
         records.country_code,
         records.city,
         records.date_of_birth,
@@ -64,14 +68,7 @@ customer_records as (
     from record_customers
     inner join records on record_customers.record_id = records.record_id
     left join priorities on records.source_system = priorities.source_system
-    left join excluded as excluded_email
-        on
-            excluded_email.identifier_type = 'email'
-            and records.email_hash = excluded_email.identifier_value
-    left join excluded as excluded_phone
-        on
-            excluded_phone.identifier_type = 'phone'
-            and records.phone_hash = excluded_phone.identifier_value
+    left join usable on records.record_id = usable.record_id
 
 ),
 {%- for attribute in attributes %}

@@ -48,7 +48,7 @@ bench: install
 
 ## lock: re-resolve requirements.lock after changing dependencies in pyproject.toml
 lock:
-	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra bench --generate-hashes --python-version 3.11 \
 		--no-header --quiet -o requirements.lock
 
 clean:

@@ -27,6 +27,7 @@ EXPECTED_ASSETS = {
     "intermediate/int_identity__probabilistic_matches": "intermediate",
     "intermediate/int_identity__record_customers": "intermediate",
     "intermediate/int_identity__record_identifiers": "intermediate",
+    "intermediate/int_identity__record_usable_keys": "intermediate",
     "intermediate/int_identity__records": "intermediate",
     "intermediate/int_identity__usable_identifiers": "intermediate",
     "marts/customer_merge_log": "marts",

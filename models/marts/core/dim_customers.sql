@@ -28,13 +28,7 @@ priorities as (
 
 usable as (
 
-    select
-        record_id,
-        max(case when identifier_type = 'email' then identifier_value end) as email_hash,
-        max(case when identifier_type = 'phone' then identifier_value end) as phone_hash
-    from {{ ref('int_identity__usable_identifiers') }}
-    where identifier_type in ('email', 'phone')
-    group by record_id
+    select * from {{ ref('int_identity__record_usable_keys') }}
 
 ),
 

@@ -4,6 +4,7 @@ import dagster as dg
 
 from orchestration.defs.automation import daily_job, daily_schedule, landing_files_sensor
 from orchestration.defs.dbt import segmint_dbt_assets
+from orchestration.defs.enrichment import ticket_tones
 from orchestration.defs.ingestion import raw_tables
 from orchestration.defs.resources import build_resources
 from segmint.config import export_environment
@@ -11,7 +12,7 @@ from segmint.config import export_environment
 settings = export_environment()
 
 defs = dg.Definitions(
-    assets=[raw_tables, segmint_dbt_assets],
+    assets=[raw_tables, ticket_tones, segmint_dbt_assets],
     jobs=[daily_job],
     schedules=[daily_schedule],
     sensors=[landing_files_sensor],

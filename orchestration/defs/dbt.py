@@ -18,14 +18,16 @@ _SOURCES_OF_TRUTH = ("dbt_project.yml", "profiles.yml", "models", "macros", "see
 class SegmintDbtTranslator(DagsterDbtTranslator):
     """Keys and groups from dbt's own structure, never from model names.
 
-    - Sources are the raw tables the ingestion asset writes: key ``raw/<table>``.
+    - Sources are tables Python assets write: key ``<schema>/<table>`` (``raw/orders`` from
+      the ingestion asset, ``enrichment/ticket_tones`` from the tone step).
     - A node's group is the first folder under its resource path (``staging``,
       ``intermediate``, ``marts``), else its resource type (``seeds``, ``snapshots``).
     """
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
-            return dg.AssetKey([RAW_PREFIX, dbt_resource_props["name"]])
+            schema = dbt_resource_props.get("schema") or RAW_PREFIX
+            return dg.AssetKey([schema, dbt_resource_props["name"]])
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:

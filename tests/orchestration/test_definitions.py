@@ -47,6 +47,23 @@ EXPECTED_ASSETS = {
     "staging/stg_shop__orders": "staging",
     "staging/stg_support__tickets": "staging",
     "staging/stg_web__events": "staging",
+    "enrichment/ticket_tones": "enrichment",
+    "intermediate/int_segments__as_of": "intermediate",
+    "intermediate/int_segments__customer_orders": "intermediate",
+    "marts/customer_audiences": "marts",
+    "marts/customer_behavior": "marts",
+    "marts/customer_category_affinity": "marts",
+    "marts/customer_profile": "marts",
+    "marts/customer_rfm": "marts",
+    "marts/customer_segments": "marts",
+    "marts/fct_sessions": "marts",
+    "marts/segment_membership_history": "marts",
+    "marts/segment_transitions": "marts",
+    "reference/channel_groupings": "seeds",
+    "reference/fx_rates": "seeds",
+    "reference/rfm_segments": "seeds",
+    "snapshots/snap_customer_segments": "snapshots",
+    "staging/stg_enrichment__ticket_tones": "staging",
 }
 
 

@@ -1,0 +1,47 @@
+-- One row per customer and rule-based audience they belong to. The audiences are declared
+-- in this model's YAML (_audiences.yml, config.meta.audiences) and compiled to SQL by the
+-- audiences_sql macro against customer_profile's documented columns. A customer in several
+-- audiences has is_primary on the one with the lowest priority number.
+{%- set columns = [] %}
+{%- if execute %}
+    {%- set columns = graph.nodes['model.segmint.customer_profile'].columns.keys() | list %}
+{%- endif %}
+
+with
+
+profile as (
+
+    select * from {{ ref('customer_profile') }}
+
+),
+
+members as (
+
+    {% if execute -%}
+        {{ segmint.audiences_sql(config.get('meta')['audiences'], 'profile', columns) }}
+    {%- else -%}
+        select
+            customer_id,
+            '' as audience_name,
+            '' as audience_description,
+            0 as priority
+        from profile
+    {%- endif %}
+
+),
+
+final as (
+
+    select
+        customer_id,
+        audience_name,
+        audience_description,
+        cast(priority as integer) as priority,
+        row_number() over (
+            partition by customer_id order by priority, audience_name
+        ) = 1 as is_primary
+    from members
+
+)
+
+select * from final

@@ -1,0 +1,27 @@
+"""Enrichment steps that need Python: the tone of support tickets."""
+
+import dagster as dg
+
+from orchestration.defs.resources import WarehouseResource
+from segmint.tone import MODEL_NAME, score_new_tickets
+
+
+@dg.asset(
+    key=["enrichment", "ticket_tones"],
+    deps=[dg.AssetKey(["raw", "support_tickets"])],
+    group_name="enrichment",
+    kinds={"python", "duckdb"},
+    description=(
+        f"Tone of each support ticket (negative / neutral / positive) scored with {MODEL_NAME}; "
+        "tickets are scored once, and again only when their text changes."
+    ),
+)
+def ticket_tones(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    report = score_new_tickets(warehouse.duckdb)
+    return dg.MaterializeResult(
+        metadata={
+            "tickets_scored": report.scored,
+            "tickets_unchanged": report.unchanged,
+            **{f"scored_{tone}": count for tone, count in sorted(report.by_tone.items())},
+        }
+    )

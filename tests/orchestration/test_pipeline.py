@@ -12,6 +12,7 @@ from dagster_dbt import DbtCliResource
 from typer.testing import CliRunner
 
 from orchestration.defs.dbt import dbt_executable, dbt_project, segmint_dbt_assets
+from orchestration.defs.enrichment import ticket_tones
 from orchestration.defs.ingestion import raw_tables
 from orchestration.defs.resources import WarehouseResource
 from orchestration.run import summarize
@@ -34,7 +35,7 @@ def _materialize(landing, duckdb_path, monkeypatch):
     }
     with dg.instance_for_test() as instance:
         return dg.materialize(
-            [raw_tables, segmint_dbt_assets],
+            [raw_tables, ticket_tones, segmint_dbt_assets],
             resources=resources,
             instance=instance,
             raise_on_error=False,

@@ -2,9 +2,18 @@
 -- in this model's YAML (_audiences.yml, config.meta.audiences) and compiled to SQL by the
 -- audiences_sql macro against customer_profile's documented columns. A customer in several
 -- audiences has is_primary on the one with the lowest priority number.
+{#- var audiences_override replaces the YAML list for one invocation (unit tests, trying rules). #}
+{%- set audiences = var('audiences_override', none) or (config.get('meta') or {}).get('audiences') %}
 {%- set columns = [] %}
 {%- if execute %}
-    {%- set columns = graph.nodes['model.segmint.customer_profile'].columns.keys() | list %}
+    {%- set profile_node = (graph.get('nodes') or {}).get('model.segmint.customer_profile') %}
+    {%- if profile_node %}
+        {%- set columns = profile_node.columns.keys() | list %}
+    {%- else %}
+        {#- dbt unit tests compile without the graph: read the built relation's columns. #}
+        {%- set profile = adapter.get_relation(target.database, config.get('schema') or 'marts', 'customer_profile') %}
+        {%- set columns = adapter.get_columns_in_relation(profile) | map(attribute='name') | list %}
+    {%- endif %}
 {%- endif %}
 
 with
@@ -18,7 +27,7 @@ profile as (
 members as (
 
     {% if execute -%}
-        {{ segmint.audiences_sql(config.get('meta')['audiences'], 'profile', columns) }}
+        {{ segmint.audiences_sql(audiences, 'profile', columns) }}
     {%- else -%}
         select
             customer_id,

@@ -1,10 +1,33 @@
+-- The tone step (Dagster asset enrichment/ticket_tones) may not have run yet, for example
+-- in a plain `dbt build`: then no ticket has a tone, and this model is empty.
+{%- set tones = source('enrichment', 'ticket_tones') %}
+{%- set exists = adapter.get_relation(tones.database, tones.schema, tones.identifier) if execute else none %}
+
 with
 
-source as (
+{% if exists is not none %}
 
-    select * from {{ source('enrichment', 'ticket_tones') }}
+    source as (
 
-),
+        select * from {{ tones }}
+
+    ),
+
+{% else %}
+
+    source as (
+
+        select
+            cast(null as varchar) as ticket_id,
+            cast(null as double) as compound_score,
+            cast(null as varchar) as tone,
+            cast(null as varchar) as model,  -- noqa: RF04
+            cast(null as timestamp) as scored_at
+        where false
+
+    ),
+
+{% endif %}
 
 final as (
 

@@ -1,8 +1,5 @@
 """Customer ids across runs: growth keeps ids, a merge is logged, a rebuild gives the same ids."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -11,19 +8,8 @@ import pandas as pd
 from segmint.contracts import contracts
 from segmint.generate import GeneratorConfig, generate
 from segmint.load import load
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _build(warehouse: Path, target_path: Path, *extra: str) -> None:
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(ROOT),
-         "--profiles-dir", str(ROOT), "--target", "ci", "--target-path", str(target_path),
-         "--exclude", "test_type:unit", *extra],
-        env={**os.environ, "SEGMINT_DUCKDB_PATH": str(warehouse)},
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:]
+from tests.warehouse.helpers import dbt_build as _build
+from tests.warehouse.helpers import frame
 
 
 def _assignments(warehouse: Path) -> dict[str, str]:
@@ -86,6 +72,12 @@ def test_ids_survive_growth_and_merges_are_logged(tmp_path):
     (gone,) = merged - survivors
     assert log == [(gone, survivor, "merge")]
 
-    # A full rebuild from the same raw data gives the same ids.
+    # The incremental event fact re-attributed the merged customer's events.
+    events_sql = "select event_id, customer_id from marts.fct_web_events order by event_id"
+    incremental_events = frame(warehouse, events_sql)
+    assert gone not in set(incremental_events.customer_id)
+
+    # A full rebuild from the same raw data gives the same ids and the same attribution.
     _build(warehouse, tmp_path / "t3", "--full-refresh")
     assert _assignments(warehouse) == after
+    pd.testing.assert_frame_equal(frame(warehouse, events_sql), incremental_events)

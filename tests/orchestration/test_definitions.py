@@ -57,6 +57,8 @@ EXPECTED_ASSETS = {
     "marts/customer_rfm": "marts",
     "marts/customer_segments": "marts",
     "marts/fct_sessions": "marts",
+    "marts/metricflow_time_spine": "marts",
+    "marts/segment_kpi_base": "marts",
     "marts/segment_membership_history": "marts",
     "marts/segment_transitions": "marts",
     "reference/channel_groupings": "seeds",

@@ -1,7 +1,11 @@
 """The customer marts on a generated warehouse, checked against independent computations."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,7 +15,7 @@ import yaml
 from segmint.generate import GeneratorConfig, generate
 from segmint.load import load
 from segmint.tone import score_new_tickets
-from tests.warehouse.helpers import ROOT, dbt, dbt_build, frame
+from tests.warehouse.helpers import DBT, ROOT, dbt, dbt_build, frame
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +185,37 @@ def test_new_events_build_incrementally_to_the_same_rows_as_a_full_refresh(marts
     full = frame(warehouse, sessions_sql), frame(warehouse, events_sql)
     pd.testing.assert_frame_equal(incremental[0], full[0])
     pd.testing.assert_frame_equal(incremental[1], full[1])
+
+
+def test_segment_kpis_are_queryable_with_metricflow(marts, tmp_path):
+    warehouse, _, _ = marts
+    env = {**os.environ, "SEGMINT_DUCKDB_PATH": str(warehouse), "SEGMINT_DBT_TARGET": "ci"}
+    # mf reads target/semantic_manifest.json of the project, which `dbt parse` writes.
+    parse = subprocess.run([DBT, "parse", "--quiet"], cwd=ROOT, env=env, capture_output=True)
+    assert parse.returncode == 0, parse.stdout[-2000:]
+    out = tmp_path / "kpis.csv"
+    query = subprocess.run(
+        [str(Path(sys.executable).parent / "mf"), "query", "--quiet", "--csv", str(out),
+         "--metrics", "segment_customers,segment_revenue,segment_average_order_value",
+         "--group-by", "membership__segment_type,membership__segment_name"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert query.returncode == 0, query.stdout[-2000:] + query.stderr[-2000:]
+    kpis = pd.read_csv(out).set_index(["membership__segment_type", "membership__segment_name"])
+    expected = frame(
+        warehouse,
+        """
+        select s.segment_type, s.segment_name, count(*) as customers,
+               sum(p.monetary) as revenue, sum(p.monetary) / sum(p.frequency) as aov
+        from marts.customer_segments s join marts.customer_profile p using (customer_id)
+        group by all
+        """,
+    ).set_index(["segment_type", "segment_name"])
+    assert len(kpis) == len(expected) > 10
+    joined = kpis.join(expected, how="inner")
+    assert (joined.segment_customers == joined.customers).all()
+    assert np.allclose(joined.segment_revenue, joined.revenue.astype(float), rtol=1e-9)
+    buyers = joined.customers[joined.revenue.astype(float) > 0].index
+    assert np.allclose(
+        joined.loc[buyers, "segment_average_order_value"], joined.loc[buyers, "aov"].astype(float)
+    )

@@ -28,7 +28,7 @@ final as (
         profile.frequency as completed_orders,
         profile.sessions_90d,
         cast(round(coalesce(profile.sessions_90d * profile.conversion_rate_90d, 0)) as bigint)
-        as converted_sessions_90d
+            as converted_sessions_90d
     from segments
     inner join profile on segments.customer_id = profile.customer_id
 

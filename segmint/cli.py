@@ -182,6 +182,22 @@ def _warehouse_totals(duckdb_path: Path) -> tuple[dict[str, tuple[int, int]], in
     return {t: (int(a), int(b)) for t, a, b in rows}, customers
 
 
+def _segment_sizes(duckdb_path: Path) -> list[tuple[str, str, int]]:
+    """Customers per segment (marts.customer_segments), largest first within each type."""
+    import duckdb
+
+    con = duckdb.connect(str(duckdb_path), read_only=True)
+    try:
+        return con.execute(
+            "select segment_type, segment_name, count(*) from marts.customer_segments "
+            "group by all order by segment_type, count(*) desc, segment_name"
+        ).fetchall()
+    except duckdb.CatalogException:
+        return []
+    finally:
+        con.close()
+
+
 def _print_run(summary) -> None:
     status = "[green]succeeded[/green]" if summary.success else "[red]FAILED[/red]"
     console.print(
@@ -213,6 +229,14 @@ def _print_demo_summary(summary, s: config.Settings) -> None:
     console.print(f"dbt nodes built: {summary.dbt_nodes_built}")
     if customers is not None:
         console.print(f"customers resolved: {customers:,} (marts.dim_customers)")
+    sizes = _segment_sizes(s.duckdb_path) if s.duckdb_path.exists() else []
+    if sizes:
+        segments = Table(title="Segments (marts.customer_segments)")
+        for col in ("type", "segment", "customers"):
+            segments.add_column(col, justify="right" if col == "customers" else "left")
+        for kind, name, n in sizes:
+            segments.add_row(kind, name, f"{n:,}")
+        console.print(segments)
     console.print(f"warehouse: {s.duckdb_path}")
     console.print("quarantined rows: select * from raw.quarantined_rows")
     console.print("open the UI: make ui, then http://127.0.0.1:3000")

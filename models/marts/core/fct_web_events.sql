@@ -57,13 +57,10 @@ record_customers as (
         select events.*
         from events
         cross join last_run
-        where events.loaded_at > last_run.max_loaded_at
-        union all
-        select events.*
-        from events
-        inner join reassigned_records on events.record_id = reassigned_records.record_id
-        cross join last_run
-        where events.loaded_at <= last_run.max_loaded_at
+        left join reassigned_records on events.record_id = reassigned_records.record_id
+        where
+            events.loaded_at > last_run.max_loaded_at
+            or reassigned_records.record_id is not null
 
     ),
 

@@ -1,8 +1,25 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+    )
+}}
+
+-- Web events are the volume: unlike the other staging models (views) this one is an
+-- incremental table. A run reads only the raw rows loaded since the last run, keeps the
+-- latest version of each event among them, and replaces older versions already here.
 with
 
 source as (
 
     select * from {{ source('web', 'web_events') }}
+    {% if is_incremental() -%}
+        where _loaded_at > (
+            select coalesce(max(loaded_at), cast('1900-01-01' as timestamp)) from {{ this }}
+        )
+    {%- endif %}
 
 ),
 

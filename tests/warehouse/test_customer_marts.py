@@ -201,7 +201,8 @@ def test_segment_kpis_are_queryable_with_metricflow(marts, tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert query.returncode == 0, query.stdout[-2000:] + query.stderr[-2000:]
-    kpis = pd.read_csv(out).set_index(["membership__segment_type", "membership__segment_name"])
+    kpis = pd.read_csv(out).rename(columns=lambda c: c.removeprefix("membership__"))
+    kpis = kpis.set_index(["segment_type", "segment_name"])
     expected = frame(
         warehouse,
         """

@@ -51,7 +51,11 @@ def fakesnow_server():
             time.sleep(0.3)
     yield port
     os.killpg(server.pid, signal.SIGTERM)
-    server.wait(timeout=20)
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # busy finishing a query: stop it for good
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
 
 
 def _connect(port: int):

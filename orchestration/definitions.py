@@ -6,13 +6,15 @@ from orchestration.defs.automation import daily_job, daily_schedule, landing_fil
 from orchestration.defs.dbt import segmint_dbt_assets
 from orchestration.defs.enrichment import ticket_tones
 from orchestration.defs.ingestion import raw_tables
+from orchestration.defs.quality import quality_checks
 from orchestration.defs.resources import build_resources
 from segmint.config import export_environment
 
 settings = export_environment()
 
 defs = dg.Definitions(
-    assets=[raw_tables, ticket_tones, segmint_dbt_assets],
+    assets=[raw_tables, ticket_tones, *segmint_dbt_assets],
+    asset_checks=quality_checks,
     jobs=[daily_job],
     schedules=[daily_schedule],
     sensors=[landing_files_sensor],

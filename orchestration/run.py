@@ -27,7 +27,8 @@ class RunSummary:
 
     @property
     def dbt_nodes_built(self) -> int:
-        return sum(1 for key in self.materialized if not key.startswith("raw/"))
+        python_assets = ("raw/", "enrichment/")
+        return sum(1 for key in self.materialized if not key.startswith(python_assets))
 
 
 def run_all(verbose: bool = False) -> RunSummary:

@@ -17,6 +17,7 @@ os.environ["SEGMINT_DUCKDB_PATH"] = str(_SESSION_DIR / "default.duckdb")
 os.environ["SEGMINT_LANDING_DIR"] = str(_SESSION_DIR / "landing")
 os.environ["DAGSTER_HOME"] = str(_SESSION_DIR / "dagster_home")
 os.environ["SEGMINT_DBT_TARGET"] = "ci"
+os.environ["SEGMINT_DATA_DOCS_DIR"] = str(_SESSION_DIR / "data_docs")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 

@@ -69,11 +69,35 @@ if _manifest_is_stale(dbt_project):
     ).wait()
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    dagster_dbt_translator=SegmintDbtTranslator(),
-)
-def segmint_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    """`dbt build` of the selected nodes: seeds, models, snapshots and their tests."""
-    yield from dbt.cli(["build"], context=context).stream()
+# The dbt project runs in three steps so that the quality gates sit between them: a failed
+# blocking check on a staging model stops the models built on staging, and one on the
+# customer marts stops the segment history (and what comes after it).
+STAGE_SELECTIONS = {
+    "staging": ("resource_type:seed path:models/staging", None),
+    "models": ("path:models/intermediate path:models/marts", "snap_customer_segments+"),
+    "history": ("snap_customer_segments+", None),
+}
+
+
+def _stage(stage: str):
+    select, exclude = STAGE_SELECTIONS[stage]
+
+    @dbt_assets(
+        manifest=dbt_project.manifest_path,
+        project=dbt_project,
+        dagster_dbt_translator=SegmintDbtTranslator(),
+        name=f"dbt_{stage}",
+        select=select,
+        exclude=exclude,
+    )
+    def _assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        yield from dbt.cli(["build"], context=context).stream()
+
+    _assets.__doc__ = f"`dbt build` of the {stage} step: its nodes and their tests."
+    return _assets
+
+
+dbt_staging_assets = _stage("staging")
+dbt_models_assets = _stage("models")
+dbt_history_assets = _stage("history")
+segmint_dbt_assets = [dbt_staging_assets, dbt_models_assets, dbt_history_assets]

@@ -10,6 +10,7 @@ against this one. GX Data Docs are written to a folder when asked.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -183,14 +184,16 @@ def validate(
 ) -> list[SuiteResult]:
     """Validate the suites against the warehouse; record observations; build Data Docs."""
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    gx_duckdb.patch()
+    gx_duckdb.apply()
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     suites = load_suites() if suites is None else suites
     now = now or datetime.now(UTC).replace(tzinfo=None)
     # Read history before GX opens its own (read-only) connection to the file.
-    history = {s.name: _previous_values(duckdb_path, s.name) if record else {} for s in suites}
+    history = {s.name: _previous_values(duckdb_path, s.name) for s in suites}
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     if docs_dir is not None:
         context.add_data_docs_site(
             site_name="segmint",
@@ -250,6 +253,8 @@ def validate(
             results.append(SuiteResult(suite, outcomes))
     finally:
         gx_duckdb.close(source)
+        del source, context
+        gc.collect()
     if record:
         _record(duckdb_path, results, now)
     return results

@@ -1,0 +1,184 @@
+"""Quality gates: the suites, the DuckDB shim, and faults injected into a healthy warehouse."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from segmint.generate import GeneratorConfig, generate
+from segmint.load import load
+from segmint.quality import gx_duckdb
+from segmint.quality.suites import ExpectationSpec, Suite, SuiteError, load_suite, load_suites
+from segmint.quality.validate import validate
+from segmint.tone import score_new_tickets
+from tests.warehouse.helpers import dbt_build
+
+
+@pytest.fixture(scope="module")
+def healthy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("quality")
+    landing = generate(GeneratorConfig(300, seed=21, out=root / "landing")).out
+    warehouse = root / "w.duckdb"
+    load(landing, warehouse)
+    score_new_tickets(warehouse)
+    dbt_build(warehouse, root / "target")
+    results = validate(warehouse)  # the baseline later runs are bounded against
+    failures = [o.describe() for r in results for o in r.blocking_failures]
+    assert failures == []
+    return warehouse
+
+
+def test_every_shipped_suite_loads_and_names_its_relation_and_asset():
+    suites = load_suites()
+    assert len(suites) >= 7
+    for suite in suites:
+        assert suite.relation.count(".") == 1 and "/" in suite.asset
+        assert suite.blocking
+
+
+def test_a_suite_without_severity_is_refused_with_file_and_position(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({
+        "name": "bad", "meta": {"relation": "marts.x", "asset": "marts/x"},
+        "expectations": [{"type": "expect_table_row_count_to_be_between",
+                          "kwargs": {"min_value": 1}}],
+    }))  # fmt: skip
+    with pytest.raises(SuiteError, match=r"bad.json: expectations\[0\].*severity"):
+        load_suite(path)
+
+
+def test_the_duckdb_shim_is_still_needed(healthy):
+    """When this fails, GX reads DuckDB results correctly on its own: delete gx_duckdb."""
+    suite = Suite(
+        name="shim_probe", relation="staging.stg_shop__orders", asset="staging/stg_shop__orders",
+        key=None, description="",
+        expectations=[ExpectationSpec("expect_column_values_to_be_between",
+                                      {"column": "total_amount", "min_value": 0},
+                                      {"severity": "blocking"}, 0)],
+    )  # fmt: skip
+    gx_duckdb.ENABLED = False
+    try:
+        (without,) = validate(healthy, [suite], record=False)
+    finally:
+        gx_duckdb.ENABLED = True
+    (with_shim,) = validate(healthy, [suite], record=False)
+    assert with_shim.passed
+    assert not without.passed, "GX now works on DuckDB without the shim"
+
+
+# Each fault: SQL that corrupts a healthy warehouse, the suite that must stop the pipeline,
+# and the expectation that must say why.
+FAULTS = {
+    "null email spike": (
+        "update raw.crm_contacts set email = null where _source_row % 10 < 5",
+        "stg_crm__contacts", "expect_column_values_to_not_be_null(email)"),
+    "contacts volume drop": (
+        "delete from raw.crm_contacts where _source_row % 10 < 7",
+        "stg_crm__contacts", "expect_table_row_count_to_be_between"),
+    "negative amounts": (
+        "update raw.orders set total_amount = -total_amount where _source_row % 7 = 0",
+        "stg_shop__orders", "expect_column_values_to_be_between(total_amount)"),
+    "negative discounts": (
+        "update raw.orders set discount_amount = -5 where _source_row % 7 = 0",
+        "stg_shop__orders", "expect_column_values_to_be_between(discount_amount)"),
+    "future order timestamps": (
+        "update raw.orders set ordered_at = '2031-01-01T00:00:00Z' where _source_row % 50 = 0",
+        "stg_shop__orders", "expect_column_max_to_be_between(ordered_at)"),
+    "unknown order status": (
+        "update raw.orders set status = 'lost_in_space' where _source_row % 9 = 0",
+        "stg_shop__orders", "expect_column_values_to_be_in_set(order_status)"),
+    "unknown currency": (
+        "update raw.orders set currency = 'XYZ' where _source_row % 9 = 0",
+        "stg_shop__orders", "expect_column_values_to_be_in_set(currency_code)"),
+    "emptied source": (
+        "delete from raw.orders",
+        "stg_shop__orders", "expect_table_row_count_to_be_between"),
+    "satisfaction out of range": (
+        "update raw.support_tickets set satisfaction_score = 9 where _source_row % 5 = 0",
+        "stg_support__tickets", "expect_column_values_to_be_between(satisfaction_score)"),
+    "future tickets": (
+        "update raw.support_tickets set created_at = '2031-01-01T00:00:00Z' "
+        "where _source_row % 5 = 0",
+        "stg_support__tickets", "expect_column_max_to_be_between(created_at)"),
+    "unknown consent purpose": (
+        "update raw.consent_events set purpose = 'telepathy' where _source_row % 5 = 0",
+        "stg_privacy__consent_events", "expect_column_values_to_be_in_set(consent_purpose)"),
+    "scroll depth out of range": (
+        "update staging.stg_web__events set scroll_depth_pct = 150 where event_id like '%0'",
+        "stg_web__events", "expect_column_values_to_be_between(scroll_depth_pct)"),
+    "events without device": (
+        "update staging.stg_web__events set anonymous_id = null where event_id like '%1'",
+        "stg_web__events", "expect_column_values_to_not_be_null(anonymous_id)"),
+    "future events": (
+        "update staging.stg_web__events set occurred_at = timestamp '2031-01-01' "
+        "where event_id like '%2'",
+        "stg_web__events", "expect_column_max_to_be_between(occurred_at)"),
+    "shifted monetary distribution": (
+        "update marts.customer_profile set monetary = monetary * 5",
+        "customer_profile", "expect_column_mean_to_be_between(monetary)"),
+    "negative engagement": (
+        "update marts.customer_profile set engagement_score = -1 where tenure_days % 3 = 0",
+        "customer_profile", "expect_column_values_to_be_between(engagement_score)"),
+    "conversion above one": (
+        "update marts.customer_profile set conversion_rate_90d = 1.5 "
+        "where conversion_rate_90d is not null",
+        "customer_profile", "expect_column_values_to_be_between(conversion_rate_90d)"),
+    "every customer in one segment": (
+        "update marts.customer_segments set segment_name = 'active' "
+        "where segment_type = 'lifecycle'",
+        "customer_segments", "no_segment_above_max_share"),
+    "customer without lifecycle stage": (
+        "delete from marts.customer_segments where segment_type = 'lifecycle' "
+        "and customer_id in (select customer_id from marts.customer_segments limit 3)",
+        "customer_segments", "one_lifecycle_stage_per_customer"),
+    "customer in two rfm segments": (
+        "insert into marts.customer_segments select membership_id || 'x', customer_id, "
+        "segment_type, 'Lost', 'rfm_lost', member_since, as_of_date from marts.customer_segments "
+        "where segment_type = 'rfm' and segment_name <> 'Lost' limit 2",
+        "customer_segments", "at_most_one_rfm_segment_per_customer"),
+    "erased customer still segmented": (
+        "update marts.dim_customers set is_erased = true where customer_id in "
+        "(select customer_id from marts.customer_segments limit 1)",
+        "customer_segments", "no_erased_customer_in_a_segment"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=list(FAULTS))
+def test_each_fault_fails_a_blocking_expectation_naming_table_and_rule(healthy, fault, tmp_path):
+    sql, suite_name, expectation = FAULTS[fault]
+    warehouse = tmp_path / "w.duckdb"
+    shutil.copy(healthy, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(sql)
+    (suite,) = [s for s in load_suites() if s.name == suite_name]
+    (result,) = validate(warehouse, [suite], record=False)
+    failed = {o.expectation: o for o in result.blocking_failures}
+    assert expectation in failed, [o.describe() for o in result.outcomes]
+    message = failed[expectation].describe()
+    assert suite.relation in message and expectation in message
+
+
+def test_validate_command_exits_nonzero_and_names_the_failure(healthy, tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    shutil.copy(healthy, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(FAULTS["negative amounts"][0])
+    cli = [str(Path(sys.executable).parent / "segmint"), "validate", "--warehouse", str(warehouse),
+           "--docs", str(tmp_path / "docs")]  # fmt: skip
+    env = {**os.environ, "COLUMNS": "200"}
+    bad = subprocess.run([*cli, "--suite", "stg_shop__orders"], capture_output=True, text=True,
+                         env=env, timeout=300)  # fmt: skip
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert (
+        "BLOCKING staging.stg_shop__orders: expect_column_values_to_be_between(total_amount)"
+        in bad.stdout
+    )
+    assert (tmp_path / "docs" / "index.html").exists()
+    good = subprocess.run([*cli, "--suite", "stg_crm__contacts"], capture_output=True, text=True,
+                          env=env, timeout=300)  # fmt: skip
+    assert good.returncode == 0, good.stdout + good.stderr

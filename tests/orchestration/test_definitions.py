@@ -31,6 +31,7 @@ EXPECTED_ASSETS = {
     "intermediate/int_identity__records": "intermediate",
     "intermediate/int_identity__usable_identifiers": "intermediate",
     "marts/customer_merge_log": "marts",
+    "marts/customer_outliers": "marts",
     "marts/dim_customer_identities": "marts",
     "marts/dim_customers": "marts",
     "marts/fct_orders": "marts",

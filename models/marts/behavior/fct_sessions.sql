@@ -12,9 +12,10 @@
 -- when an event arrives from a campaign other than the one before. The channel comes from
 -- the session's first event: its campaign medium, else its referrer host (seed
 -- channel_groupings), else Direct.
--- Incremental: a run re-sessionizes every device that has events written since the last
--- run (all of that device's events, so a late event can join or split sessions), and
--- replaces that device's sessions.
+-- Incremental: for every device with events written since the last run, the sessions from
+-- the last one that began at or before its earliest new event are rebuilt from the events
+-- (a late event can join or split sessions there); the device's earlier sessions are kept
+-- as they were, and the device's sessions are replaced by the two together.
 {%- set gap_seconds = var('session_inactivity_minutes') * 60 %}
 
 with
@@ -35,11 +36,41 @@ channel_groupings as (
 
     changed_devices as (
 
-        select distinct events.anonymous_id
+        select
+            anonymous_id,
+            min(occurred_at) as first_changed_at
         from events
-        where events.refreshed_at > (
+        where refreshed_at > (
             select coalesce(max(refreshed_at), cast('1900-01-01' as timestamp)) from {{ this }}
         )
+        group by anonymous_id
+
+    ),
+
+    cutoffs as (
+
+        -- From the start of the device's last session that began at or before its first
+        -- changed event: earlier sessions cannot change and are kept as they are.
+        select
+            changed_devices.anonymous_id,
+            coalesce(
+                max(previous.session_start_at), min(changed_devices.first_changed_at)
+            ) as recompute_from
+        from changed_devices
+        left join {{ this }} as previous
+            on
+                changed_devices.anonymous_id = previous.anonymous_id
+                and previous.session_start_at <= changed_devices.first_changed_at
+        group by changed_devices.anonymous_id
+
+    ),
+
+    kept_sessions as (
+
+        select previous.*
+        from {{ this }} as previous
+        inner join cutoffs on previous.anonymous_id = cutoffs.anonymous_id
+        where previous.session_start_at < cutoffs.recompute_from
 
     ),
 
@@ -47,7 +78,8 @@ channel_groupings as (
 
         select events.*
         from events
-        inner join changed_devices on events.anonymous_id = changed_devices.anonymous_id
+        inner join cutoffs on events.anonymous_id = cutoffs.anonymous_id
+        where events.occurred_at >= cutoffs.recompute_from
 
     ),
 
@@ -131,7 +163,7 @@ sessions as (
 
 ),
 
-final as (
+recomputed as (
 
     select
         'ses_' || substr({{ dbt.hash("sessions.anonymous_id || '|' || sessions.first_event_id") }}, 1, 16)
@@ -178,6 +210,16 @@ final as (
         on
             by_referrer.match_field = 'referrer_host'
             and sessions.referrer_host = by_referrer.match_value
+
+),
+
+final as (
+
+    select * from recomputed
+    {% if is_incremental() -%}
+        union all
+        select * from kept_sessions
+    {%- endif %}
 
 )
 

@@ -8,8 +8,9 @@ customer_rfm) on N synthetic orders, against the same computation written as one
 query and as a pandas implementation, in one run on one warehouse file. All three results
 are compared row by row before any figure is reported.
 
-incremental: a warehouse built from generated data, then 1% new events (half joining
-existing sessions, half starting new ones) loaded, then the event and session models
+incremental: a warehouse built from generated data, then 1% new events loaded (scattered:
+anywhere in history, half joining existing sessions; appended: the next day's, on devices
+seen before), then the event and session models
 (stg_web__events, fct_web_events, fct_sessions) run incrementally, against the same models with
 --full-refresh on a copy of the same warehouse.
 """
@@ -224,7 +225,7 @@ def bench_rfm(n_orders: int, n_customers: int, seed: int) -> str:
 # Incremental events and sessions
 
 
-def bench_incremental(customers: int, seed: int) -> str:
+def bench_incremental(customers: int, seed: int, placement: str) -> str:
     from segmint.generate import GeneratorConfig, generate
     from segmint.load import load
     from segmint.tone import score_new_tickets
@@ -241,10 +242,17 @@ def bench_incremental(customers: int, seed: int) -> str:
     events = pd.read_parquet(landing / "web_events.parquet")
     late = events.sample(frac=0.01, random_state=seed).copy()
     late["event_id"] = "late_" + late["event_id"]
-    shift = np.where(np.arange(len(late)) % 2 == 0, 7, 180).astype("timedelta64[m]")
-    late["occurred_at"] = (
-        pd.to_datetime(late["occurred_at"], format="ISO8601") + shift
-    ).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamps = pd.to_datetime(late["occurred_at"], format="ISO8601")
+    if placement == "scattered":
+        # Late events anywhere in history: half join a session, half start new ones.
+        shift = np.where(np.arange(len(late)) % 2 == 0, 7, 180).astype("timedelta64[m]")
+        stamps = stamps + shift
+    else:
+        # The next day's events: after everything loaded so far, on devices seen before.
+        last = pd.to_datetime(events["occurred_at"], format="ISO8601").max()
+        offsets = np.random.default_rng(seed).integers(60, 86_400, len(late))
+        stamps = pd.Series(last + pd.to_timedelta(offsets, unit="s"), index=late.index)
+    late["occurred_at"] = stamps.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     late.to_parquet(landing / "web_events_late.parquet")
     load(landing, warehouse)
     copy = WORK / "full.duckdb"
@@ -259,8 +267,8 @@ def bench_incremental(customers: int, seed: int) -> str:
     con.close()
     inc_sql, full_sql = sum(inc[m] for m in models), sum(full[m] for m in models)
     rows = [
-        f"### Events and sessions: {len(late):,} new events (1%) on {len(events):,}, "
-        f"{customers:,} customers",
+        f"### Events and sessions: {len(late):,} new events (1%, {placement}) on "
+        f"{len(events):,}, {customers:,} customers",
         "",
         f"After the run: {n_events:,} events, {n_sessions:,} sessions.",
         "",
@@ -285,13 +293,19 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=10_000_000)
     parser.add_argument("--customers", type=int, default=None)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--placement",
+        choices=["scattered", "appended"],
+        default="scattered",
+        help="new events anywhere in history, or all after the last one loaded",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "marts.md")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     if args.what == "rfm":
         text = bench_rfm(args.orders, args.customers or 1_000_000, args.seed)
     else:
-        text = bench_incremental(args.customers or 20_000, args.seed)
+        text = bench_incremental(args.customers or 20_000, args.seed, args.placement)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     block = f"{text}\n\n_{stamp}, {machine}, DuckDB {duckdb.__version__}._\n"

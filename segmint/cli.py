@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import time
@@ -176,12 +177,23 @@ def validate(
         for o in r.warnings:
             console.print(f"[yellow]warning[/yellow] {o.describe()}")
     console.print(f"Data Docs: {docs_dir / 'index.html'}")
-    code = 1 if any(r.blocking_failures for r in results) else 0
-    # GX leaves DuckDB type objects in its caches; at interpreter teardown nanobind lists
-    # them as "leaks" over a screen of noise. Everything is written and closed: leave now.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    _exit(1 if any(r.blocking_failures for r in results) else 0)
+
+
+def _exit(code: int) -> None:
+    """Exit with ``code``; the interpreter's teardown writes nothing to the terminal.
+
+    Great Expectations leaves DuckDB type objects in its caches, and at teardown nanobind
+    lists them as "leaks" over a screen of noise. Once the command has printed everything,
+    standard error is pointed at /dev/null for the teardown alone (atexit runs before it).
+    """
+
+    def quiet_teardown() -> None:
+        sys.stderr.flush()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+
+    atexit.register(quiet_teardown)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -194,8 +206,7 @@ def run(
 
     summary = run_all(verbose=verbose)
     _print_run(summary)
-    if not summary.success:
-        raise typer.Exit(1)
+    _exit(0 if summary.success else 1)
 
 
 @app.command()
@@ -220,8 +231,7 @@ def demo(
     summary = run_all()
     console.rule("summary")
     _print_demo_summary(summary, s)
-    if not summary.success:
-        raise typer.Exit(1)
+    _exit(0 if summary.success else 1)
 
 
 def _warehouse_totals(duckdb_path: Path) -> tuple[dict[str, tuple[int, int]], int | None]:

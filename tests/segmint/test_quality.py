@@ -10,23 +10,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from segmint.generate import GeneratorConfig, generate
-from segmint.load import load
 from segmint.quality import gx_duckdb
 from segmint.quality.suites import ExpectationSpec, Suite, SuiteError, load_suite, load_suites
 from segmint.quality.validate import validate
-from segmint.tone import score_new_tickets
-from tests.warehouse.helpers import dbt_build
+from tests.warehouse.helpers import built_warehouse
 
 
 @pytest.fixture(scope="module")
 def healthy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("quality")
-    landing = generate(GeneratorConfig(300, seed=21, out=root / "landing")).out
-    warehouse = root / "w.duckdb"
-    load(landing, warehouse)
-    score_new_tickets(warehouse)
-    dbt_build(warehouse, root / "target")
+    warehouse, _ = built_warehouse(tmp_path_factory.mktemp("quality"), persons=300, seed=21)
     results = validate(warehouse)  # the baseline later runs are bounded against
     failures = [o.describe() for r in results for o in r.blocking_failures]
     assert failures == []

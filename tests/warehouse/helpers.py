@@ -29,3 +29,17 @@ def dbt_build(warehouse: Path, target_path: Path, *extra: str) -> None:
 def frame(warehouse: Path, sql: str) -> pd.DataFrame:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(sql).df()
+
+
+def built_warehouse(root: Path, persons: int, seed: int) -> tuple[Path, Path]:
+    """Generate, load, score ticket tone and `dbt build` a warehouse; (warehouse, landing)."""
+    from segmint.generate import GeneratorConfig, generate
+    from segmint.load import load
+    from segmint.tone import score_new_tickets
+
+    landing = generate(GeneratorConfig(persons, seed=seed, out=root / "landing")).out
+    warehouse = root / "w.duckdb"
+    load(landing, warehouse)
+    score_new_tickets(warehouse)
+    dbt_build(warehouse, root / "target")
+    return warehouse, landing

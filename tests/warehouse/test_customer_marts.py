@@ -12,20 +12,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from segmint.generate import GeneratorConfig, generate
 from segmint.load import load
-from segmint.tone import score_new_tickets
-from tests.warehouse.helpers import DBT, ROOT, dbt, dbt_build, frame
+from tests.warehouse.helpers import DBT, ROOT, built_warehouse, dbt, dbt_build, frame
 
 
 @pytest.fixture(scope="module")
 def marts(tmp_path_factory):
     root = tmp_path_factory.mktemp("marts")
-    landing = generate(GeneratorConfig(300, seed=11, out=root / "landing")).out
-    warehouse = root / "w.duckdb"
-    load(landing, warehouse)
-    score_new_tickets(warehouse)
-    dbt_build(warehouse, root / "target")
+    warehouse, landing = built_warehouse(root, persons=300, seed=11)
     return warehouse, landing, root
 
 

@@ -4,7 +4,6 @@
 {%- macro check_audiences(audiences=none) -%}
     {%- set node = graph.nodes['model.segmint.customer_audiences'] -%}
     {%- set audiences = audiences if audiences is not none else node.config.meta.audiences -%}
-    {%- set columns = graph.nodes['model.segmint.customer_profile'].columns.keys() | list -%}
-    {%- set sql = segmint.audiences_sql(audiences, 'customer_profile', columns) -%}
+    {%- set sql = segmint.audiences_sql(audiences, 'customer_profile', segmint.audience_columns()) -%}
     {{ print(sql) }}
 {%- endmacro -%}

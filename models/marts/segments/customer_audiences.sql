@@ -4,17 +4,7 @@
 -- audiences has is_primary on the one with the lowest priority number.
 {#- var audiences_override replaces the YAML list for one invocation (unit tests, trying rules). #}
 {%- set audiences = var('audiences_override', none) or (config.get('meta') or {}).get('audiences') %}
-{%- set columns = [] %}
-{%- if execute %}
-    {%- set profile_node = (graph.get('nodes') or {}).get('model.segmint.customer_profile') %}
-    {%- if profile_node %}
-        {%- set columns = profile_node.columns.keys() | list %}
-    {%- else %}
-        {#- dbt unit tests compile without the graph: read the built relation's columns. #}
-        {%- set profile = adapter.get_relation(target.database, config.get('schema') or 'marts', 'customer_profile') %}
-        {%- set columns = adapter.get_columns_in_relation(profile) | map(attribute='name') | list %}
-    {%- endif %}
-{%- endif %}
+{%- set columns = segmint.audience_columns() if execute else [] %}
 
 with
 

@@ -6,6 +6,7 @@ from orchestration.defs.automation import daily_job, daily_schedule, landing_fil
 from orchestration.defs.dbt import segmint_dbt_assets
 from orchestration.defs.enrichment import ticket_tones
 from orchestration.defs.ingestion import raw_tables
+from orchestration.defs.ml import customer_clustering
 from orchestration.defs.quality import quality_checks
 from orchestration.defs.resources import build_resources
 from segmint.config import export_environment
@@ -13,7 +14,7 @@ from segmint.config import export_environment
 settings = export_environment()
 
 defs = dg.Definitions(
-    assets=[raw_tables, ticket_tones, *segmint_dbt_assets],
+    assets=[raw_tables, ticket_tones, *segmint_dbt_assets, customer_clustering],
     asset_checks=quality_checks,
     jobs=[daily_job],
     schedules=[daily_schedule],

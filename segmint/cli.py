@@ -365,6 +365,40 @@ def evaluate_identity_cmd(
     console.print(table)
 
 
+@evaluate_app.command("segments")
+def evaluate_segments_cmd(
+    truth: Annotated[Path, typer.Option(help="The generator's truth/ folder.")],
+    warehouse: Annotated[
+        Path | None, typer.Option(help="DuckDB file [default: SEGMINT_DUCKDB_PATH].")
+    ] = None,
+) -> None:
+    """Adjusted Rand index of the clustering asset's segments against the true archetypes."""
+    import duckdb
+
+    from segmint.evaluate import evaluate_segments
+
+    path = warehouse or config.settings().duckdb_path
+    try:
+        scores = evaluate_segments(path, truth)
+    except FileNotFoundError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except duckdb.CatalogException as exc:
+        err.print(f"[red]error:[/red] {path} has no ml.customer_clusters: run the pipeline first")
+        raise typer.Exit(2) from exc
+    table = Table(title=f"Segments in {path} against the archetypes in {truth}")
+    table.add_column("segment")
+    for archetype in scores.crosstab.columns:
+        table.add_column(str(archetype), justify="right")
+    for name, row in scores.crosstab.iterrows():
+        table.add_row(str(name), *(f"{v:,}" for v in row))
+    console.print(table)
+    console.print(
+        f"adjusted Rand index {scores.adjusted_rand_index:.4f} over {scores.customers:,} "
+        f"customers ({scores.segments} segments, {scores.archetypes} archetypes)"
+    )
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -162,3 +163,60 @@ def landing_from_labelled_people(csv_path: Path, out_dir: Path) -> int:
             out_dir / "truth" / f"{name}.parquet"
         )  # fmt: skip
     return len(contacts)
+
+
+def customer_archetypes(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> pd.DataFrame:
+    """Each customer's true archetype: that of the person most of its records belong to."""
+    truth_dir = Path(truth_dir)
+    if not (truth_dir / "persons.parquet").exists():
+        raise FileNotFoundError(f"{truth_dir} holds no generator truth (persons.parquet)")
+    relation = (
+        "(select distinct record_id, source_table, source_record_id, customer_id "
+        "from marts.dim_customer_identities)"
+    )
+    sql = (
+        _LABELLED.format(relation=relation, truth=truth_dir)
+        + f"""
+        , per_person as (
+            select customer_id, person_id, count(*) as records from labelled
+            where customer_id is not null group by 1, 2
+        ),
+        majority as (
+            select customer_id, arg_max(person_id, records) as person_id
+            from per_person group by 1
+        )
+        select majority.customer_id, persons.archetype
+        from majority
+        join read_parquet('{truth_dir}/persons.parquet') as persons using (person_id)
+    """
+    )
+    return con.execute(sql).df()
+
+
+@dataclass
+class SegmentScores:
+    customers: int
+    segments: int
+    archetypes: int
+    adjusted_rand_index: float
+    crosstab: pd.DataFrame
+
+
+def evaluate_segments(duckdb_path: Path, truth_dir: Path) -> SegmentScores:
+    """Adjusted Rand index of ml.customer_clusters against the generator's archetypes."""
+    from sklearn.metrics import adjusted_rand_score
+
+    con = duckdb.connect(str(duckdb_path), read_only=True)
+    try:
+        truth = customer_archetypes(con, truth_dir)
+        clusters = con.execute("select customer_id, segment_name from ml.customer_clusters").df()
+    finally:
+        con.close()
+    joined = clusters.merge(truth, on="customer_id")
+    return SegmentScores(
+        customers=len(joined),
+        segments=joined["segment_name"].nunique(),
+        archetypes=joined["archetype"].nunique(),
+        adjusted_rand_index=float(adjusted_rand_score(joined["archetype"], joined["segment_name"])),
+        crosstab=pd.crosstab(joined["segment_name"], joined["archetype"]),
+    )

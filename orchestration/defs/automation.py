@@ -12,7 +12,10 @@ from segmint.load import discover
 daily_job = dg.define_asset_job(
     "segmint_daily",
     selection=dg.AssetSelection.all(),
-    description="Ingest the landing folder, then build and test every dbt node.",
+    description=(
+        "Ingest, score ticket tone, dbt staging, quality gates, customer marts, clustering, "
+        "segment memberships, snapshot and history: the whole asset graph."
+    ),
 )
 
 daily_schedule = dg.ScheduleDefinition(

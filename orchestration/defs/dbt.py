@@ -69,12 +69,15 @@ if _manifest_is_stale(dbt_project):
     ).wait()
 
 
-# The dbt project runs in three steps so that the quality gates sit between them: a failed
-# blocking check on a staging model stops the models built on staging, and one on the
-# customer marts stops the segment history (and what comes after it).
+# The dbt project runs in four steps so that the quality gates and the clustering asset sit
+# between them: a failed blocking check on a staging model stops the models built on
+# staging; the models step builds the customer marts and customer_features; the clustering
+# asset reads those and writes ml.*; the segments step builds what reads ml.* (the segment
+# memberships); a failed gate there stops the snapshot and segment history.
 STAGE_SELECTIONS = {
-    "staging": ("resource_type:seed path:models/staging", None),
-    "models": ("path:models/intermediate path:models/marts", "snap_customer_segments+"),
+    "staging": ("resource_type:seed path:models/staging", "source:ml+"),
+    "models": ("path:models/intermediate path:models/marts", "source:ml+ snap_customer_segments+"),
+    "segments": ("source:ml+", "snap_customer_segments+"),
     "history": ("snap_customer_segments+", None),
 }
 
@@ -99,5 +102,11 @@ def _stage(stage: str):
 
 dbt_staging_assets = _stage("staging")
 dbt_models_assets = _stage("models")
+dbt_segments_assets = _stage("segments")
 dbt_history_assets = _stage("history")
-segmint_dbt_assets = [dbt_staging_assets, dbt_models_assets, dbt_history_assets]
+segmint_dbt_assets = [
+    dbt_staging_assets,
+    dbt_models_assets,
+    dbt_segments_assets,
+    dbt_history_assets,
+]

@@ -67,6 +67,15 @@ EXPECTED_ASSETS = {
     "reference/rfm_segments": "seeds",
     "snapshots/snap_customer_segments": "snapshots",
     "staging/stg_enrichment__ticket_tones": "staging",
+    "marts/customer_features": "marts",
+    "marts/customer_nearest_centroid": "marts",
+    "staging/stg_ml__customer_clusters": "staging",
+    "ml/customer_clusters": "ml",
+    "ml/segmentation_runs": "ml",
+    "ml/cluster_profiles": "ml",
+    "ml/cluster_centroids": "ml",
+    "ml/cluster_scaling": "ml",
+    "ml/cluster_projection": "ml",
 }
 
 
@@ -102,3 +111,16 @@ def test_daily_schedule_and_landing_sensor_target_the_whole_graph():
     assert sensor.job_name == "segmint_daily"
     job = defs.resolve_job_def("segmint_daily")
     assert len(job.asset_layer.executable_asset_keys) == len(EXPECTED_ASSETS)
+
+
+def test_clustering_sits_between_the_feature_mart_and_the_segment_models():
+    graph = defs.resolve_asset_graph()
+    clusters = dg.AssetKey(["ml", "customer_clusters"])
+    assert dg.AssetKey(["marts", "customer_features"]) in graph.get(clusters).parent_keys
+    staged = graph.get(dg.AssetKey(["staging", "stg_ml__customer_clusters"]))
+    assert clusters in staged.parent_keys
+    segments = graph.get(dg.AssetKey(["marts", "customer_segments"]))
+    assert dg.AssetKey(["staging", "stg_ml__customer_clusters"]) in segments.parent_keys
+    # The feature mart's blocking gates run before the clustering asset reads it.
+    checks = {k.name for k in graph.asset_check_keys if k.asset_key.path[-1] == "customer_features"}
+    assert "gx_customer_features" in checks

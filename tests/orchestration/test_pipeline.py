@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from orchestration.defs.dbt import dbt_executable, dbt_project, segmint_dbt_assets
 from orchestration.defs.enrichment import ticket_tones
 from orchestration.defs.ingestion import raw_tables
+from orchestration.defs.ml import customer_clustering
 from orchestration.defs.quality import quality_checks
 from orchestration.defs.resources import WarehouseResource
 from orchestration.run import summarize
@@ -36,7 +37,7 @@ def _materialize(landing, duckdb_path, monkeypatch):
     }
     with dg.instance_for_test() as instance:
         return dg.materialize(
-            [raw_tables, ticket_tones, *segmint_dbt_assets, *quality_checks],
+            [raw_tables, ticket_tones, *segmint_dbt_assets, customer_clustering, *quality_checks],
             resources=resources,
             instance=instance,
             raise_on_error=False,
@@ -211,3 +212,25 @@ def test_a_failed_blocking_gate_stops_everything_downstream(built, clean_landing
     downstream = {"intermediate/int_identity__records", "marts/fct_orders", "marts/customer_rfm",
                   "marts/customer_segments", "snapshots/snap_customer_segments"}  # fmt: skip
     assert not downstream & set(summary.materialized)
+
+
+def test_clustering_asset_writes_segments_that_reach_customer_segments(built):
+    result, path = built
+    events = result.asset_materializations_for_node("customer_clustering")
+    metadata = {e.asset_key.to_user_string(): e.metadata for e in events}
+    assert set(metadata) == {k for k in EXPECTED_ASSETS if k.startswith("ml/")}
+    clusters = metadata["ml/customer_clusters"]
+    assert 4 <= clusters["k"].value <= 8
+    for plot in ("k_selection", "profile_heatmap", "projection"):
+        assert clusters[f"plot_{plot}"].value.startswith(f"![{plot}](data:image/png;base64,")
+    con = duckdb.connect(str(path), read_only=True)
+    q = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+    scored = q("select count(*) from ml.customer_clusters")
+    features = q("select count(*) from marts.customer_features")
+    assert scored == features == clusters["customers"].value
+    members = q("select count(*) from marts.customer_segments where segment_type = 'cluster'")
+    assert members == scored
+    # The snapshot, after the clustering asset, carries the cluster memberships too.
+    snapped = "select count(*) from snapshots.snap_customer_segments where segment_type = 'cluster'"
+    assert q(snapped) == scored
+    con.close()

@@ -1,8 +1,9 @@
 -- One row per customer and segment membership: the RFM segment (buyers), every rule-based
--- audience, and the lifecycle stage. Erased customers have none. `member_since` is the
--- as_of_date of the run in which the membership began: it carries over from the previous
--- build of this table while the membership lasts (a full refresh starts it afresh; the
--- snapshot and segment_membership_history keep the durable record).
+-- audience, the lifecycle stage, and the cluster the clustering asset assigned. Erased
+-- customers have none. `member_since` is the as_of_date of the run in which the membership
+-- began: it carries over from the previous build of this table while the membership lasts
+-- (a full refresh starts it afresh; the snapshot and segment_membership_history keep the
+-- durable record).
 {%- set previous = adapter.get_relation(this.database, this.schema, this.identifier) if execute else none %}
 
 with
@@ -32,6 +33,12 @@ behavior as (
 
 ),
 
+clusters as (
+
+    select * from {{ ref('stg_ml__customer_clusters') }}
+
+),
+
 memberships as (
 
     select
@@ -51,6 +58,14 @@ memberships as (
         'lifecycle' as segment_type,
         lifecycle_stage as segment_name
     from behavior
+    union all
+    select
+        clusters.customer_id,
+        'cluster' as segment_type,
+        clusters.segment_name
+    from clusters
+    -- Customers erased (or gone) since the clustering run get no membership.
+    inner join behavior on clusters.customer_id = behavior.customer_id
 
 ),
 

@@ -1,4 +1,4 @@
--- Moves between segments of the exclusive segment types (rfm, lifecycle: a customer is in
+-- Moves between segments of the exclusive segment types (rfm, lifecycle, cluster: a customer is in
 -- at most one segment of each at a time), counted per month of the move. A customer's
 -- first segment of a type comes from '(none)'; a stay that ends without a next one of the
 -- same type goes to '(none)' (the customer left every segment of the type, or was erased).
@@ -7,7 +7,7 @@ with
 history as (
 
     select * from {{ ref('segment_membership_history') }}
-    where segment_type in ('rfm', 'lifecycle')
+    where segment_type in ('rfm', 'lifecycle', 'cluster')
 
 ),
 

@@ -1,0 +1,203 @@
+"""The clustering step's warehouse side: read features and the last run, write the results.
+
+The tables in schema ``ml`` have fixed, typed definitions (their contract): dbt reads them
+as sources (models/staging/ml/) and BI tools query them.
+
+- ``customer_clusters``: the current segment of every customer (replaced each run).
+- ``segmentation_runs``, ``cluster_profiles``, ``cluster_centroids``, ``cluster_scaling``,
+  ``cluster_projection``: one set of rows per run, kept, keyed by ``run_id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from ml.config import ClusteringConfig
+from ml.plots import write_plots
+from ml.segmentation import SegmentationResult, fit_segmentation
+from ml.stability import PreviousRun
+
+FEATURES_RELATION = "marts.customer_features"
+
+TABLES = {
+    "customer_clusters": """
+        customer_id varchar primary key,
+        segment_id bigint not null,
+        segment_name varchar not null,
+        confidence double not null,
+        reason_codes varchar not null,
+        model_version varchar not null,
+        scored_at timestamp not null""",
+    "segmentation_runs": """
+        run_id varchar primary key,
+        algorithm varchar not null,
+        k bigint not null,
+        criterion varchar not null,
+        k_selection varchar not null,
+        scores varchar not null,
+        silhouette double,
+        davies_bouldin double,
+        calinski_harabasz double,
+        scored_rows bigint not null,
+        fit_rows bigint not null,
+        unassigned_rows bigint not null,
+        features varchar not null,
+        config varchar not null,
+        data_fingerprint varchar not null,
+        previous_run_id varchar,
+        matching varchar not null,
+        customers_compared bigint not null,
+        switched_share double,
+        adjusted_rand_index_previous double,
+        model_path varchar,
+        trained_at timestamp not null""",
+    "cluster_profiles": """
+        run_id varchar not null,
+        segment_id bigint not null,
+        segment_name varchar not null,
+        size bigint not null,
+        share double not null,
+        description varchar not null,
+        feature_summary varchar not null,
+        primary key (run_id, segment_id)""",
+    "cluster_centroids": """
+        run_id varchar not null,
+        segment_id bigint not null,
+        space varchar not null,
+        dimension bigint not null,
+        dimension_name varchar not null,
+        value double not null,
+        primary key (run_id, segment_id, space, dimension)""",
+    "cluster_scaling": """
+        run_id varchar not null,
+        position bigint not null,
+        prepared_name varchar not null,
+        input_column varchar not null,
+        transform varchar not null,
+        category varchar,
+        impute_value double,
+        frequent_categories varchar,
+        center double not null,
+        scale double not null,
+        primary key (run_id, position)""",
+    "cluster_projection": """
+        run_id varchar not null,
+        component bigint not null,
+        position bigint not null,
+        weight double not null,
+        mean double not null,
+        primary key (run_id, component, position)""",
+}
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema if not exists ml")
+    for name, columns in TABLES.items():
+        con.execute(f"create table if not exists ml.{name} ({columns})")
+
+
+def read_features(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute(f"select * from {FEATURES_RELATION} order by customer_id").df()
+
+
+def previous_run(con: duckdb.DuckDBPyConnection) -> PreviousRun | None:
+    """The latest run's k, prepared-space centroids, names and assignments (None at first)."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'ml' and table_name = 'segmentation_runs'"
+    ).fetchone()[0]
+    if not exists:
+        return None
+    last = con.execute(
+        "select run_id, k from ml.segmentation_runs order by trained_at desc, run_id desc limit 1"
+    ).fetchone()
+    if last is None:
+        return None
+    run_id, k = last
+    cents = con.execute(
+        "select segment_id, dimension, dimension_name, value from ml.cluster_centroids "
+        "where run_id = ? and space = 'prepared' order by segment_id, dimension",
+        [run_id],
+    ).df()
+    names_order = (
+        cents.drop_duplicates("dimension").sort_values("dimension")["dimension_name"].tolist()
+    )
+    wide = cents.pivot(index="segment_id", columns="dimension_name", values="value")[names_order]
+    names = dict(
+        con.execute(
+            "select segment_id, segment_name from ml.cluster_profiles where run_id = ?", [run_id]
+        ).fetchall()
+    )
+    assignments = (
+        con.execute("select customer_id, segment_id from ml.customer_clusters")
+        .df()
+        .set_index("customer_id")["segment_id"]
+    )
+    max_id = con.execute("select coalesce(max(segment_id), 0) from ml.cluster_centroids").fetchone()
+    return PreviousRun(
+        run_id=run_id,
+        k=int(k),
+        prepared_names=names_order,
+        centroids=wide,
+        names={int(i): n for i, n in names.items()},
+        assignments=assignments,
+        max_segment_id=int(max_id[0]),
+    )
+
+
+def write_result(
+    con: duckdb.DuckDBPyConnection, result: SegmentationResult, model_path: Path | None
+) -> None:
+    """Write one run in one transaction: customer_clusters replaced, the rest appended."""
+    ensure_tables(con)
+    run = pd.DataFrame([{**result.run, "model_path": str(model_path) if model_path else None}])
+    frames = {
+        "segmentation_runs": run,
+        "cluster_profiles": result.profiles,
+        "cluster_centroids": result.centroids,
+        "cluster_scaling": result.scaling,
+        "cluster_projection": result.projection,
+    }
+    con.execute("begin transaction")
+    try:
+        con.execute("delete from ml.customer_clusters")
+        con.register("_clusters", result.assignments)
+        con.execute("insert into ml.customer_clusters by name select * from _clusters")
+        con.unregister("_clusters")
+        for table, frame in frames.items():
+            if frame.empty:
+                continue
+            con.register("_frame", frame)
+            con.execute(f"insert into ml.{table} by name select * from _frame")
+            con.unregister("_frame")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+
+
+@dataclass
+class ClusteringReport:
+    result: SegmentationResult
+    model_path: Path
+    plots: dict[str, Path]
+
+
+def run_clustering(
+    duckdb_path: Path, config: ClusteringConfig, artifacts_dir: Path | None = None
+) -> ClusteringReport:
+    """Read customer_features, fit and score, save the model and plots, write the tables."""
+    artifacts_dir = artifacts_dir or Path(duckdb_path).parent / "ml"
+    with duckdb.connect(str(duckdb_path)) as con:
+        features = read_features(con)
+        previous = previous_run(con)
+        result = fit_segmentation(features, config, previous)
+        folder = artifacts_dir / result.run["run_id"]
+        model_path = result.model.save(folder / "model.joblib")
+        plots = write_plots(result, folder)
+        write_result(con, result, model_path)
+    return ClusteringReport(result, model_path, plots)

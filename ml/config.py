@@ -51,7 +51,7 @@ class ClusteringConfig:
     selection_sample_size: int = 10_000
     silhouette_sample_size: int = 3_000
     score_chunk_size: int = 200_000
-    n_init: int = 4
+    n_init: int = 10
     max_iter: int = 300
     hdbscan_min_cluster_size: int = 50
     reason_code_count: int = 3

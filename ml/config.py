@@ -38,6 +38,11 @@ class ClusteringConfig:
     # With a previous run, keep its k (scores are still computed and recorded) so that
     # segments do not split or merge from one day to the next; True re-selects every run.
     reselect_k: bool = False
+    # With a previous run on the same features, reuse its fitted preprocessing (imputation,
+    # scaling, one-hot categories, PCA): medians and quartiles of count features jump
+    # between integers as data arrives, which would move every customer a little. True
+    # refits it (for example after a change in the business).
+    refit_preprocessing: bool = False
     id_column: str = "customer_id"
     log_features: tuple[str, ...] = DEFAULT_LOG_FEATURES
     linear_features: tuple[str, ...] = DEFAULT_LINEAR_FEATURES

@@ -114,6 +114,7 @@ class SegmentationResult:
             names={model.segment_ids[i]: model.segment_names[i] for i in range(model.k)},
             assignments=self.assignments.set_index(id_column)["segment_id"],
             max_segment_id=int(model.max_segment_id),
+            pipeline=model.pipeline,
         )
 
 
@@ -126,6 +127,19 @@ def fingerprint(frame: pd.DataFrame, config: ClusteringConfig) -> str:
 
 def _sample(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
     return np.arange(n) if n <= size else np.sort(rng.choice(n, size, replace=False))
+
+
+def _reusable(previous: PreviousRun | None, config: ClusteringConfig) -> bool:
+    if previous is None or previous.pipeline is None or config.refit_preprocessing:
+        return False
+    prepare = previous.pipeline.named_steps["prepare"]
+    same_inputs = list(getattr(prepare, "feature_names_in_", [])) == config.feature_columns
+    steps = previous.pipeline.named_steps
+    pca = steps["reduce"] != "passthrough"
+    same_pca = pca == bool(config.pca_components) and (
+        not pca or steps["reduce"].n_components == config.pca_components
+    )
+    return same_inputs and same_pca
 
 
 def _min_customers(config: ClusteringConfig, previous: PreviousRun | None) -> int:
@@ -157,8 +171,11 @@ def fit_segmentation(
     x_all = categorical_frame(frame, config)
 
     fit_idx = _sample(n, config.fit_sample_size, rng)
-    pipeline = build_pipeline(config)
-    pipeline.fit(x_all.iloc[fit_idx])
+    if _reusable(previous, config):
+        pipeline, preprocessing = previous.pipeline, "kept from the previous run"
+    else:
+        pipeline, preprocessing = build_pipeline(config), "fitted"
+        pipeline.fit(x_all.iloc[fit_idx])
     names = prepared_names(pipeline)
     x_fit = pipeline.transform(x_all.iloc[fit_idx])
     sel_pos = _sample(len(fit_idx), config.selection_sample_size, rng)
@@ -324,6 +341,7 @@ def fit_segmentation(
         "k": int(k),
         "criterion": config.criterion,
         "k_selection": how_k,
+        "preprocessing": preprocessing,
         "scores": json.dumps([s.__dict__ for s in scores]),
         "silhouette": final_score.silhouette,
         "davies_bouldin": final_score.davies_bouldin,

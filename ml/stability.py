@@ -30,6 +30,9 @@ class PreviousRun:
     assignments: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
     # The highest segment id ever used, so retired ids are never reused.
     max_segment_id: int = 0
+    # Its fitted preprocessing pipeline, reused so that the space segments live in does not
+    # shift with every new day of data (None: fit a new one).
+    pipeline: object | None = None
 
 
 @dataclass

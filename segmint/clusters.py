@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import joblib
 import pandas as pd
 
 from ml.config import ClusteringConfig
@@ -38,6 +39,7 @@ TABLES = {
         k bigint not null,
         criterion varchar not null,
         k_selection varchar not null,
+        preprocessing varchar not null,
         scores varchar not null,
         silhouette double,
         davies_bouldin double,
@@ -113,11 +115,16 @@ def previous_run(con: duckdb.DuckDBPyConnection) -> PreviousRun | None:
     if not exists:
         return None
     last = con.execute(
-        "select run_id, k from ml.segmentation_runs order by trained_at desc, run_id desc limit 1"
+        "select run_id, k, model_path from ml.segmentation_runs "
+        "order by trained_at desc, run_id desc limit 1"
     ).fetchone()
     if last is None:
         return None
-    run_id, k = last
+    run_id, k, model_path = last
+    # The saved model's preprocessing is reused when its file is still there.
+    pipeline = None
+    if model_path and Path(model_path).exists():
+        pipeline = joblib.load(model_path).pipeline
     cents = con.execute(
         "select segment_id, dimension, dimension_name, value from ml.cluster_centroids "
         "where run_id = ? and space = 'prepared' order by segment_id, dimension",
@@ -146,6 +153,7 @@ def previous_run(con: duckdb.DuckDBPyConnection) -> PreviousRun | None:
         names={int(i): n for i, n in names.items()},
         assignments=assignments,
         max_segment_id=int(max_id[0]),
+        pipeline=pipeline,
     )
 
 

@@ -33,6 +33,10 @@ class ClusteringRunConfig(dg.Config):
     reselect_k: bool = Field(
         DEFAULTS.reselect_k, description="choose k again even when a previous run exists"
     )
+    refit_preprocessing: bool = Field(
+        DEFAULTS.refit_preprocessing,
+        description="fit imputation and scaling anew instead of reusing the previous run's",
+    )
     log_features: list[str] = Field(
         list(DEFAULTS.log_features), description="skewed features, log1p before scaling"
     )

@@ -85,6 +85,23 @@ def test_a_permuted_rerun_keeps_every_customer_in_its_segment():
     assert second.run["data_fingerprint"] == first.run["data_fingerprint"]
 
 
+def test_preprocessing_is_reused_unless_refit_or_the_features_change():
+    frame, _ = blobs(seed=5)
+    first = fit_segmentation(frame, config(k=4))
+    moved = frame.assign(spend=frame["spend"] + 3.0)  # the median shifts
+    kept = fit_segmentation(moved, config(k=4), first.as_previous())
+    assert kept.run["preprocessing"] == "kept from the previous run"
+    assert kept.model.pipeline is first.model.pipeline
+    refit = fit_segmentation(moved, config(k=4, refit_preprocessing=True), first.as_previous())
+    assert refit.run["preprocessing"] == "fitted"
+    center = refit.model.pipeline.named_steps["scale"].center_[0]
+    assert center == pytest.approx(first.model.pipeline.named_steps["scale"].center_[0] + 3.0)
+    other = fit_segmentation(frame, config(k=4, linear_features=("spend", "visits")),
+                             first.as_previous())  # fmt: skip
+    assert other.run["preprocessing"] == "fitted"
+    assert other.run["matching"] == "no comparable previous run: every segment is new"
+
+
 def test_hungarian_matching_pairs_permuted_centroids():
     previous = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
     new = previous[[2, 0, 1]] + 0.1

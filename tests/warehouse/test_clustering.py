@@ -3,9 +3,12 @@
 import duckdb
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from ml.config import ClusteringConfig
+from segmint.cli import app
 from segmint.clusters import previous_run, run_clustering
+from segmint.evaluate import evaluate_segments
 from tests.warehouse.helpers import built_warehouse, dbt, frame
 
 SEGMENT_MODELS = ("stg_ml__customer_clusters+", "customer_nearest_centroid")
@@ -44,6 +47,7 @@ def test_a_rerun_on_the_same_data_keeps_segments_and_is_recorded(clustered):
     assert list(runs["run_id"]) == [first.result.run["run_id"], second.result.run["run_id"]]
     assert runs["previous_run_id"].iloc[1] == runs["run_id"].iloc[0]
     assert runs["k_selection"].iloc[1] == "kept from the previous run"
+    assert list(runs["preprocessing"]) == ["fitted", "kept from the previous run"]
     assert runs["switched_share"].iloc[1] <= 0.01
     assert runs["data_fingerprint"].nunique() == 1
     assert set(first.result.profiles["segment_name"]) == set(second.result.profiles["segment_name"])
@@ -59,6 +63,10 @@ def test_the_previous_run_reads_back_as_written(clustered):
     assert read.prepared_names == expected.prepared_names
     assert read.names == expected.names
     assert read.max_segment_id == expected.max_segment_id
+    # The saved model's preprocessing comes back with it, fitted.
+    assert read.pipeline.named_steps["scale"].center_.tolist() == (
+        expected.pipeline.named_steps["scale"].center_.tolist()
+    )
     np.testing.assert_allclose(
         read.centroids.loc[expected.centroids.index].to_numpy(), expected.centroids.to_numpy()
     )
@@ -112,3 +120,20 @@ def test_sql_scoring_with_categoricals_and_pca(clustered, tmp_path):
         "from marts.customer_nearest_centroid s join ml.customer_clusters c using (customer_id)",
     ).iloc[0]
     assert same["n"] == same["same"] > 400
+
+
+def test_evaluate_segments_command(clustered, tmp_path):
+    warehouse, root, *_ = clustered
+    truth = root / "landing" / "truth"
+    scores = evaluate_segments(warehouse, truth)
+    assert scores.customers > 400 and scores.archetypes == 5
+    assert 0 < scores.adjusted_rand_index < 1
+    assert scores.crosstab.to_numpy().sum() == scores.customers
+    runner = CliRunner()
+    out = runner.invoke(app, ["evaluate", "segments", "--truth", str(truth),
+                              "--warehouse", str(warehouse)], terminal_width=200)  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert f"adjusted Rand index {scores.adjusted_rand_index:.4f}" in out.output
+    missing = runner.invoke(app, ["evaluate", "segments", "--truth", str(tmp_path),
+                                  "--warehouse", str(warehouse)])  # fmt: skip
+    assert missing.exit_code == 2

@@ -25,7 +25,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--no-first-run",
     "--virtual-time-budget=20000",
-    "--window-size=1600,4000",  # tall enough that the catalog renders every row
+    "--window-size=1600,16000",  # tall enough that the catalog renders every row
 ]
 
 

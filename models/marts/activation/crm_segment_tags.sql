@@ -1,0 +1,236 @@
+-- One row per destination and customer the destination may receive: the CRM key and the
+-- desired set of segmint tags. Consent by construction: a customer appears for a
+-- destination only if not erased and their latest consent event for the destination's
+-- purpose is a grant (dim_customers). The key is the customer's newest contact id in the
+-- destination's own CRM, else (for destinations that create contacts) their email.
+-- Destinations are declared in this model's YAML (_destinations.yml, config.meta.destinations),
+-- the same file the sync reads; var crm_destinations_override replaces the list (tests).
+{%- set declared = (config.get('meta') or {}).get('destinations') %}
+{%- set destinations = var('crm_destinations_override', none) or declared %}
+{%- set purposes = ['email_marketing', 'sms_marketing', 'personalization', 'analytics'] %}
+{%- set segment_types = ['rfm', 'rule', 'lifecycle', 'cluster'] %}
+{#- The YAML config reaches the model only at execution; parsing sees an empty list. #}
+{%- if not execute %}{% set destinations = [] %}{% endif %}
+{%- if execute and (destinations is string or destinations is not sequence or destinations | length == 0) %}
+    {{ exceptions.raise_compiler_error("crm_segment_tags: config.meta.destinations must be a non-empty list") }}
+{%- endif %}
+{%- for d in destinations %}
+    {%- set where = "destination " ~ loop.index ~ " (" ~ d.get('name') ~ ")" %}
+    {%- if not modules.re.fullmatch('[a-z][a-z0-9_]*', d.get('name') or '') %}
+        {{ exceptions.raise_compiler_error(where ~ ": name must be lower snake case") }}
+    {%- endif %}
+    {%- if d.get('consent_purpose') not in purposes %}
+        {{ exceptions.raise_compiler_error(where ~ ": consent_purpose must be one of " ~ purposes | join(', ')) }}
+    {%- endif %}
+    {%- if d.get('crm_system') not in [none, 'hubspot', 'salesforce'] %}
+        {{ exceptions.raise_compiler_error(where ~ ": crm_system must be hubspot, salesforce or absent") }}
+    {%- endif %}
+    {%- if not modules.re.fullmatch('[a-z][a-z0-9_]*', d.get('tag_prefix', 'segmint_')) %}
+        {{ exceptions.raise_compiler_error(where ~ ": tag_prefix must be lower snake case") }}
+    {%- endif %}
+    {%- for t in d.get('segment_types', segment_types) %}
+        {%- if t not in segment_types %}
+            {{ exceptions.raise_compiler_error(where ~ ": unknown segment type '" ~ t ~ "'") }}
+        {%- endif %}
+    {%- endfor %}
+{%- endfor %}
+
+with
+
+customers as (
+
+    select * from {{ ref('dim_customers') }}
+    where not is_erased
+
+),
+
+segments as (
+
+    select * from {{ ref('customer_segments') }}
+
+),
+
+identities as (
+
+    select distinct
+        customer_id,
+        source_record_id
+    from {{ ref('dim_customer_identities') }}
+    where source_table = 'crm_contacts'
+
+),
+
+contacts as (
+
+    select * from {{ ref('stg_crm__contacts') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('stg_shop__orders') }}
+
+),
+
+destinations as (
+
+    {% for d in destinations -%}
+        select
+            '{{ d.name }}' as destination,
+            '{{ d.consent_purpose }}' as consent_purpose,
+            {% if d.get('crm_system') -%}
+                '{{ d.crm_system }}'
+            {%- else -%}
+                cast(null as varchar)
+            {%- endif %} as crm_system,
+            {{ 'true' if d.get('create_missing', true) else 'false' }} as creates_missing,
+            '{{ d.get('tag_prefix', 'segmint_') }}' as tag_prefix
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
+
+destination_segment_types as (
+
+    {% for d in destinations -%}
+        {%- set outer = loop -%}
+        {%- for t in d.get('segment_types', segment_types) -%}
+            select
+                '{{ d.name }}' as destination,
+                '{{ t }}' as segment_type
+            {% if not (outer.last and loop.last) %}union all{% endif %}
+        {% endfor %}
+    {%- endfor %}
+
+),
+
+emails as (
+
+    -- The plain email behind each email hash (CRM contacts first, then orders).
+    select
+        email_hash,
+        min(email) as email
+    from (
+        select
+            email_hash,
+            email
+        from contacts
+        where email is not null
+        union all
+        select
+            email_hash,
+            email
+        from orders
+        where email is not null
+    ) as known
+    group by email_hash
+
+),
+
+crm_records as (
+
+    select
+        identities.customer_id,
+        contacts.source_system,
+        contacts.source_contact_id,
+        row_number() over (
+            partition by identities.customer_id, contacts.source_system
+            order by contacts.updated_at desc, contacts.source_contact_id asc
+        ) as recency_rank
+    from identities
+    inner join contacts on identities.source_record_id = contacts.contact_id
+
+),
+
+granted_purposes as (
+
+    -- One row per customer and purpose their latest consent event grants.
+    {% for purpose in purposes -%}
+        select
+            customer_id,
+            email_hash,
+            '{{ purpose }}' as consent_purpose
+        from customers
+        where has_{{ purpose }}_consent
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
+
+consented as (
+
+    select
+        destinations.destination,
+        destinations.consent_purpose,
+        destinations.crm_system,
+        destinations.creates_missing,
+        granted_purposes.customer_id,
+        granted_purposes.email_hash
+    from granted_purposes
+    inner join destinations on granted_purposes.consent_purpose = destinations.consent_purpose
+
+),
+
+keyed as (
+
+    select
+        consented.destination,
+        consented.consent_purpose,
+        consented.customer_id,
+        crm_records.source_contact_id as crm_record_id,
+        emails.email,
+        case when crm_records.source_contact_id is not null then 'crm_id' else 'email' end
+            as key_type,
+        coalesce(crm_records.source_contact_id, emails.email) as record_key
+    from consented
+    left join crm_records
+        on
+            consented.customer_id = crm_records.customer_id
+            and consented.crm_system = crm_records.source_system
+            and crm_records.recency_rank = 1
+    left join emails on consented.email_hash = emails.email_hash
+    where
+        crm_records.source_contact_id is not null
+        or (consented.creates_missing and emails.email is not null)
+
+),
+
+tags as (
+
+    select
+        destinations.destination,
+        segments.customer_id,
+        {{ segmint.string_agg_sorted("destinations.tag_prefix || segments.segment_key", ";") }}
+            as tags,
+        count(*) as tag_count
+    from segments
+    inner join destination_segment_types
+        on segments.segment_type = destination_segment_types.segment_type
+    inner join destinations on destination_segment_types.destination = destinations.destination
+    group by destinations.destination, segments.customer_id
+
+),
+
+final as (
+
+    select
+        keyed.destination || ':' || keyed.record_key as destination_record_id,
+        keyed.destination,
+        keyed.customer_id,
+        keyed.record_key,
+        keyed.key_type,
+        keyed.crm_record_id,
+        keyed.email,
+        keyed.consent_purpose,
+        tags.tags,
+        tags.tag_count,
+        {{ dbt.hash('tags.tags') }} as tag_hash
+    from keyed
+    inner join tags
+        on
+            keyed.destination = tags.destination
+            and keyed.customer_id = tags.customer_id
+
+)
+
+select * from final

@@ -52,4 +52,4 @@ lock:
 		--no-header --quiet -o requirements.lock
 
 clean:
-	rm -rf target logs warehouse .dagster_home bench/work
+	rm -rf target logs warehouse .dagster_home bench/work exports

@@ -9,12 +9,13 @@ from orchestration.defs.ingestion import raw_tables
 from orchestration.defs.ml import customer_clustering
 from orchestration.defs.quality import quality_checks
 from orchestration.defs.resources import build_resources
+from orchestration.defs.sync import sync_assets
 from segmint.config import export_environment
 
 settings = export_environment()
 
 defs = dg.Definitions(
-    assets=[raw_tables, ticket_tones, *segmint_dbt_assets, customer_clustering],
+    assets=[raw_tables, ticket_tones, *segmint_dbt_assets, customer_clustering, *sync_assets],
     asset_checks=quality_checks,
     jobs=[daily_job],
     schedules=[daily_schedule],

@@ -227,11 +227,73 @@ def demo(
         f"{customers:,} persons -> {sum(result.rows.values()):,} rows in {s.landing_dir} "
         f"({sum(result.bad_rows.values()):,} broken on purpose)"
     )
-    console.rule("2/2 run the pipeline (Dagster, in process)")
-    summary = run_all()
-    console.rule("summary")
-    _print_demo_summary(summary, s)
+    # The CRM sync goes to the local emulator unless real destinations are configured.
+    from segmint.sync.emulator import CrmEmulator, seed_from_landing
+
+    with CrmEmulator(port=int(os.environ.get("SEGMINT_CRM_EMULATOR_PORT", "0"))) as crm:
+        crm_env = _point_destinations_at(crm, seed_from_landing(s.landing_dir))
+        console.print(f"CRM emulator on {crm.url} ({', '.join(sorted(crm_env))} set for the run)")
+        console.rule("2/2 run the pipeline (Dagster, in process)")
+        summary = run_all()
+        console.rule("summary")
+        _print_demo_summary(summary, s)
+        _print_crm_summary(crm, s)
     _exit(0 if summary.success else 1)
+
+
+def _point_destinations_at(crm, seed: dict) -> list[str]:
+    """Seed the emulator and point every destination whose URL is unset at it."""
+    from segmint.sync.config import load_destinations
+
+    state = crm.state
+    crm.seed(seed)
+    demo_secret = "segmint-demo-webhook-secret"
+    state.webhook_secret = os.environ.get("SEGMINT_WEBHOOK_SECRET", demo_secret)
+    set_here = []
+    for d in load_destinations():
+        if d.url_env and not os.environ.get(d.url_env):
+            path = "/webhook" if d.type == "webhook" else ""
+            os.environ[d.url_env] = crm.url + path
+            set_here.append(d.url_env)
+            for var, value in ((d.token_env, "demo-token"), (d.secret_env, demo_secret)):
+                if var and not os.environ.get(var):
+                    os.environ[var] = value
+                    set_here.append(var)
+    return set_here
+
+
+def _print_crm_summary(crm, s: config.Settings) -> None:
+    """What reached the (emulated) CRMs: contacts carrying segmint tags, and the audit."""
+    import duckdb
+
+    state = crm.state
+    with state.lock:
+        hubspot = [c["properties"].get("segmint_segments") or "" for c in state.hubspot.values()]
+        salesforce = [c.get("Segmint_Segments__c") or "" for c in state.salesforce.values()]
+        webhook = sum(len(b.get("records", [])) for b in state.webhook)
+        calls = len(state.requests)
+    table = Table(title=f"CRM sync (emulator {crm.url}, {calls:,} API requests)")
+    for col in ("destination", "records with segmint tags", "example"):
+        table.add_column(col)
+    for name, values in (("hubspot", hubspot), ("salesforce", salesforce)):
+        tagged = [v for v in values if "segmint_" in v]
+        table.add_row(name, f"{len(tagged):,} of {len(values):,} contacts", (tagged or [""])[0])
+    table.add_row("webhook", f"{webhook:,} records received", "")
+    console.print(table)
+    try:
+        with duckdb.connect(str(s.duckdb_path), read_only=True) as con:
+            rows = con.execute(
+                "select destination, status, creates + updates + removals + erasures, "
+                "succeeded, rejected, api_calls from sync.sync_runs "
+                "where run_id in (select max(run_id) from sync.sync_runs group by destination)"
+            ).fetchall()
+    except duckdb.CatalogException:
+        rows = []
+    for name, status, changes, ok, rejected, api_calls in rows:
+        console.print(
+            f"sync {name}: {status}, {changes:,} changes, {ok:,} confirmed, {rejected:,} "
+            f"rejected, {api_calls:,} API calls (sync.sync_runs)"
+        )
 
 
 def _warehouse_totals(duckdb_path: Path) -> tuple[dict[str, tuple[int, int]], int | None]:
@@ -311,6 +373,90 @@ def _print_demo_summary(summary, s: config.Settings) -> None:
     console.print(f"warehouse: {s.duckdb_path}")
     console.print("quarantined rows: select * from raw.quarantined_rows")
     console.print("open the UI: make ui, then http://127.0.0.1:3000")
+
+
+@app.command("crm-emulator")
+def crm_emulator(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    seed_landing: Annotated[
+        Path | None, typer.Option(help="Landing folder whose CRM contacts the CRMs hold.")
+    ] = None,
+    requests_per_second: Annotated[
+        float | None, typer.Option(help="API rate limit to enforce (429 above it).")
+    ] = None,
+    webhook_secret: Annotated[
+        str | None, typer.Option(help="Check the webhook's HMAC signature with this secret.")
+    ] = None,
+) -> None:
+    """Serve the local HubSpot / Salesforce / webhook emulator until Ctrl-C."""
+    from segmint.sync.emulator import CrmEmulator, seed_from_landing
+
+    crm = CrmEmulator(port=port)
+    crm.state.requests_per_second = requests_per_second
+    crm.state.webhook_secret = webhook_secret
+    if seed_landing:
+        crm.seed(seed_from_landing(seed_landing))
+    console.print(
+        f"CRM emulator on {crm.url}: HubSpot /crm/v3/..., Salesforce /services/data/..., "
+        f"webhook /webhook; inspect {crm.url}/_emulator/contacts?crm=hubspot"
+    )
+    try:
+        crm.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        crm.server.server_close()
+
+
+@app.command()
+def sync(
+    destination: Annotated[
+        list[str] | None, typer.Option(help="Only this destination (repeatable).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the plan; send nothing.")] = False,
+    force: Annotated[bool, typer.Option(help="Apply even above max_change_share.")] = False,
+    warehouse: Annotated[
+        Path | None, typer.Option(help="DuckDB file [default: SEGMINT_DUCKDB_PATH].")
+    ] = None,
+) -> None:
+    """Sync segment tags to the CRM destinations: plan against the last state, apply changes."""
+    import duckdb
+
+    from segmint.sync.config import DestinationError, load_destinations
+    from segmint.sync.engine import GuardrailError, SyncError, sync_destination
+
+    path = warehouse or config.settings().duckdb_path
+    try:
+        chosen = [d for d in load_destinations() if not destination or d.name in destination]
+        unknown = set(destination or []) - {d.name for d in chosen}
+        if unknown:
+            raise DestinationError(f"unknown destination(s): {', '.join(sorted(unknown))}")
+    except DestinationError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    table = Table(title=f"CRM sync{' (dry run)' if dry_run else ''} from {path}")
+    for col in ("destination", "status", "in state", "desired", "create", "update", "remove",
+                "erase", "+tags", "-tags", "confirmed", "rejected", "API calls"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("destination", "status") else "right")
+    failed = False
+    with duckdb.connect(str(path)) as con:
+        for d in chosen:
+            try:
+                r = sync_destination(con, d, dry_run=dry_run, force=force)
+            except (DestinationError, GuardrailError, SyncError) as exc:
+                err.print(f"[red]error:[/red] {exc}")
+                failed = True
+                continue
+            p = r.plan.summary()
+            table.add_row(d.name, r.status, *(f"{p[k]:,}" for k in (
+                "records_in_state", "desired_records", "creates", "updates", "removals",
+                "erasures", "tags_added", "tags_removed")),
+                f"{r.succeeded:,}", f"{r.rejected:,}", f"{r.stats.api_calls:,}")  # fmt: skip
+            if dry_run:
+                for c in r.plan.changes[:5]:
+                    console.print(f"  {d.name} {c.action} {c.record_key}: +{c.add} -{c.remove}")
+    console.print(table)
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command()

@@ -14,7 +14,7 @@ daily_job = dg.define_asset_job(
     selection=dg.AssetSelection.all(),
     description=(
         "Ingest, score ticket tone, dbt staging, quality gates, customer marts, clustering, "
-        "segment memberships, snapshot and history: the whole asset graph."
+        "segment memberships, snapshot and history, CRM sync: the whole asset graph."
     ),
 )
 

@@ -76,6 +76,11 @@ EXPECTED_ASSETS = {
     "ml/cluster_centroids": "ml",
     "ml/cluster_scaling": "ml",
     "ml/cluster_projection": "ml",
+    "marts/crm_segment_tags": "marts",
+    "sync/hubspot": "sync",
+    "sync/salesforce": "sync",
+    "sync/webhook": "sync",
+    "sync/file_export": "sync",
 }
 
 
@@ -124,3 +129,13 @@ def test_clustering_sits_between_the_feature_mart_and_the_segment_models():
     # The feature mart's blocking gates run before the clustering asset reads it.
     checks = {k.name for k in graph.asset_check_keys if k.asset_key.path[-1] == "customer_features"}
     assert "gx_customer_features" in checks
+
+
+def test_sync_assets_follow_the_consent_gate_and_the_snapshot():
+    graph = defs.resolve_asset_graph()
+    tags = dg.AssetKey(["marts", "crm_segment_tags"])
+    checks = {k.name for k in graph.asset_check_keys if k.asset_key == tags}
+    assert "gx_crm_segment_tags" in checks
+    for name in ("hubspot", "salesforce", "webhook", "file_export"):
+        parents = graph.get(dg.AssetKey(["sync", name])).parent_keys
+        assert {tags, dg.AssetKey(["snapshots", "snap_customer_segments"])} <= parents

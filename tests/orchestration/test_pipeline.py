@@ -17,13 +17,31 @@ from orchestration.defs.ingestion import raw_tables
 from orchestration.defs.ml import customer_clustering
 from orchestration.defs.quality import quality_checks
 from orchestration.defs.resources import WarehouseResource
+from orchestration.defs.sync import sync_assets
 from orchestration.run import summarize
 from segmint.cli import app
 from segmint.config import DEV_PII_SALT
 from segmint.contracts import TABLES
 from segmint.evaluate import evaluate_identity
 from segmint.generate import PLACEHOLDER_PHONES
+from segmint.sync.emulator import CrmEmulator, seed_from_landing
 from tests.orchestration.test_definitions import EXPECTED_ASSETS
+
+
+def _point_sync_at(crm, landing, monkeypatch, exports):
+    """The destinations' environment, aimed at a local CRM emulator seeded from landing."""
+    crm.seed(seed_from_landing(landing))
+    crm.state.webhook_secret = "hook-secret"
+    for var, value in {
+        "SEGMINT_HUBSPOT_URL": crm.url,
+        "SEGMINT_HUBSPOT_TOKEN": "token",
+        "SEGMINT_SALESFORCE_URL": crm.url,
+        "SEGMINT_SALESFORCE_TOKEN": "token",
+        "SEGMINT_WEBHOOK_URL": crm.url + "/webhook",
+        "SEGMINT_WEBHOOK_SECRET": "hook-secret",
+        "SEGMINT_EXPORT_DIR": str(exports),
+    }.items():
+        monkeypatch.setenv(var, value)
 
 
 def _materialize(landing, duckdb_path, monkeypatch):
@@ -37,7 +55,14 @@ def _materialize(landing, duckdb_path, monkeypatch):
     }
     with dg.instance_for_test() as instance:
         return dg.materialize(
-            [raw_tables, ticket_tones, *segmint_dbt_assets, customer_clustering, *quality_checks],
+            [
+                raw_tables,
+                ticket_tones,
+                *segmint_dbt_assets,
+                customer_clustering,
+                *sync_assets,
+                *quality_checks,
+            ],
             resources=resources,
             instance=instance,
             raise_on_error=False,
@@ -45,9 +70,16 @@ def _materialize(landing, duckdb_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def built(clean_landing, tmp_path_factory):
+def crm():
+    with CrmEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def built(clean_landing, tmp_path_factory, crm):
     duckdb_path = tmp_path_factory.mktemp("built") / "warehouse.duckdb"
     with pytest.MonkeyPatch.context() as mp:
+        _point_sync_at(crm, clean_landing.out, mp, duckdb_path.parent / "exports")
         result = _materialize(clean_landing.out, duckdb_path, mp)
     return result, duckdb_path
 
@@ -210,7 +242,8 @@ def test_a_failed_blocking_gate_stops_everything_downstream(built, clean_landing
     assert "expect_column_values_to_be_between(total_amount)" in gate[0].description
     assert "staging/stg_shop__orders" in summary.materialized
     downstream = {"intermediate/int_identity__records", "marts/fct_orders", "marts/customer_rfm",
-                  "marts/customer_segments", "snapshots/snap_customer_segments"}  # fmt: skip
+                  "marts/customer_segments", "snapshots/snap_customer_segments",
+                  "marts/crm_segment_tags", "sync/hubspot"}  # fmt: skip
     assert not downstream & set(summary.materialized)
 
 
@@ -234,3 +267,26 @@ def test_clustering_asset_writes_segments_that_reach_customer_segments(built):
     snapped = "select count(*) from snapshots.snap_customer_segments where segment_type = 'cluster'"
     assert q(snapped) == scored
     con.close()
+
+
+def test_sync_assets_deliver_consented_tags_to_every_destination(built, crm):
+    result, path = built
+    con = duckdb.connect(str(path), read_only=True)
+    desired = dict(
+        con.execute(
+            "select destination, count(*) from marts.crm_segment_tags group by 1"
+        ).fetchall()
+    )
+    audit = con.execute(
+        "select destination, status, succeeded, rejected from sync.sync_runs"
+    ).fetchall()
+    con.close()
+    assert {d: (s, ok, bad) for d, s, ok, bad in audit} == {
+        d: ("ok", n, 0) for d, n in desired.items()
+    }
+    for name in ("hubspot", "salesforce", "webhook", "file_export"):
+        (event,) = result.asset_materializations_for_node(f"sync__{name}")
+        assert event.metadata["succeeded"].value == desired[name] > 0
+    tagged = [c for c in crm.state.hubspot.values()
+              if "segmint_" in (c["properties"].get("segmint_segments") or "")]  # fmt: skip
+    assert len(tagged) == desired["hubspot"]

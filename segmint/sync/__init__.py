@@ -1,0 +1,1 @@
+"""Reverse sync of segment tags to CRMs: plan against a state table, then apply changes."""

@@ -1,0 +1,108 @@
+"""Destinations, read from the crm_segment_tags model's YAML (config.meta.destinations).
+
+dbt reads the same entries to build crm_segment_tags; this module validates the delivery
+settings and resolves URLs and secrets from the environment (never from the file).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from segmint.config import PROJECT_DIR
+
+DESTINATIONS_FILE = PROJECT_DIR / "models" / "marts" / "activation" / "_destinations.yml"
+MAX_BATCH = {"hubspot": 100, "salesforce": 200, "webhook": 1000, "file": 1_000_000}
+
+
+class DestinationError(ValueError):
+    """A destination is misconfigured or its environment is missing."""
+
+
+class Destination(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    type: Literal["hubspot", "salesforce", "webhook", "file"]
+    consent_purpose: Literal["email_marketing", "sms_marketing", "personalization", "analytics"]
+    crm_system: Literal["hubspot", "salesforce"] | None = None
+    create_missing: bool = True
+    tag_prefix: str = Field("segmint_", pattern=r"^[a-z][a-z0-9_]*$")
+    segment_types: list[Literal["rfm", "rule", "lifecycle", "cluster"]] = [
+        "rfm", "rule", "lifecycle", "cluster",
+    ]  # fmt: skip
+    url_env: str | None = None
+    token_env: str | None = None
+    secret_env: str | None = None
+    path_env: str | None = None
+    hubspot_property: str = "segmint_segments"  # HubSpot contact property holding the tags
+    salesforce_field: str = "Segmint_Segments__c"  # Salesforce Contact field with the tags
+    api_version: str = "v62.0"
+    format: Literal["jsonl", "csv"] = "jsonl"
+    batch_size: int = Field(100, ge=1)
+    requests_per_second: float = Field(10, gt=0)
+    timeout_seconds: float = Field(15, gt=0)
+    max_attempts: int = Field(6, ge=1)
+    max_change_share: float = Field(0.5, gt=0, le=1)
+    delete_erased: bool = False
+
+    @model_validator(mode="after")
+    def _limits(self) -> Destination:
+        cap = MAX_BATCH[self.type]
+        if self.batch_size > cap:
+            raise ValueError(f"batch_size {self.batch_size} exceeds the {self.type} API's {cap}")
+        if self.type == "salesforce" and self.create_missing:
+            raise ValueError("salesforce contacts are only updated: set create_missing: false")
+        if self.type in ("hubspot", "salesforce", "webhook") and not self.url_env:
+            raise ValueError(f"a {self.type} destination needs url_env")
+        return self
+
+    def _env(self, var: str | None, what: str) -> str:
+        value = os.environ.get(var or "", "")
+        if not value:
+            raise DestinationError(f"destination {self.name}: set {var} ({what})")
+        return value
+
+    @property
+    def url(self) -> str:
+        return self._env(self.url_env, "the API base URL").rstrip("/")
+
+    @property
+    def token(self) -> str | None:
+        return self._env(self.token_env, "the API token") if self.token_env else None
+
+    @property
+    def secret(self) -> str | None:
+        return self._env(self.secret_env, "the HMAC signing secret") if self.secret_env else None
+
+    @property
+    def export_dir(self) -> Path:
+        value = os.environ.get(self.path_env or "", "")
+        return Path(value) if value else PROJECT_DIR / "exports"
+
+
+def load_destinations(path: Path = DESTINATIONS_FILE) -> list[Destination]:
+    try:
+        document = yaml.safe_load(path.read_text())
+        model = next(m for m in document["models"] if m["name"] == "crm_segment_tags")
+        entries = model["config"]["meta"]["destinations"]
+    except (OSError, KeyError, StopIteration, TypeError) as exc:
+        raise DestinationError(f"{path}: no config.meta.destinations for crm_segment_tags") from exc
+    out = []
+    for i, entry in enumerate(entries, start=1):
+        try:
+            out.append(Destination(**entry))
+        except ValidationError as exc:
+            name = entry.get("name", "?") if isinstance(entry, dict) else "?"
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors()
+            )
+            raise DestinationError(f"{path}: destination {i} ({name}): {problems}") from exc
+    names = [d.name for d in out]
+    if len(set(names)) != len(names):
+        raise DestinationError(f"{path}: destination names repeat: {names}")
+    return out

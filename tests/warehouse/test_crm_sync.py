@@ -1,0 +1,298 @@
+"""The CRM sync against the local emulator (a real HTTP server on 127.0.0.1).
+
+A small generated warehouse is built once; every test syncs a copy of it. Each fault kind
+must end at exactly the desired CRM state, with no duplicate contacts, and a re-run with
+nothing changed must make no API call.
+"""
+
+import shutil
+
+import duckdb
+import httpx
+import pytest
+
+from segmint.sync.config import DestinationError, load_destinations
+from segmint.sync.emulator import CrmEmulator, seed_from_landing
+from segmint.sync.engine import GuardrailError, SyncError, sync_destination
+from tests.warehouse.helpers import built_warehouse
+
+PREFIX = "segmint_"
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    root = tmp_path_factory.mktemp("crm")
+    return built_warehouse(root, 400, seed=5)
+
+
+@pytest.fixture
+def crm(source, monkeypatch, tmp_path):
+    _, landing = source
+    with CrmEmulator() as emulator:
+        emulator.seed(seed_from_landing(landing))
+        emulator.state.webhook_secret = "hook-secret"
+        monkeypatch.setenv("SEGMINT_HUBSPOT_URL", emulator.url)
+        monkeypatch.setenv("SEGMINT_HUBSPOT_TOKEN", "token")
+        monkeypatch.setenv("SEGMINT_SALESFORCE_URL", emulator.url)
+        monkeypatch.setenv("SEGMINT_SALESFORCE_TOKEN", "token")
+        monkeypatch.setenv("SEGMINT_WEBHOOK_URL", emulator.url + "/webhook")
+        monkeypatch.setenv("SEGMINT_WEBHOOK_SECRET", "hook-secret")
+        monkeypatch.setenv("SEGMINT_EXPORT_DIR", str(tmp_path / "exports"))
+        yield emulator
+
+
+@pytest.fixture
+def con(source, tmp_path):
+    warehouse, _ = source
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(warehouse, copy)
+    connection = duckdb.connect(str(copy))
+    yield connection
+    connection.close()
+
+
+def destination(name, **changes):
+    fast = {"requests_per_second": 1000, "timeout_seconds": 2.0, **changes}
+    (d,) = [d for d in load_destinations() if d.name == name]
+    return d.model_copy(update=fast)
+
+
+def desired(con, name) -> dict[str, set[str]]:
+    rows = con.execute(
+        "select record_key, tags from marts.crm_segment_tags where destination = ?", [name]
+    ).fetchall()
+    return {key: set(tags.split(";")) for key, tags in rows}
+
+
+def hubspot_tags(crm) -> tuple[dict[str, set[str]], dict[str, set[str]], list[str]]:
+    """segmint tags by contact id and by email, and every email (to find duplicates)."""
+    by_id, by_email, emails = {}, {}, []
+    for contact in httpx.get(f"{crm.url}/_emulator/contacts?crm=hubspot").json():
+        props = contact["properties"]
+        tags = {t for t in (props.get("segmint_segments") or "").split(";") if t}
+        by_id[contact["id"]] = tags
+        email = (props.get("email") or "").strip().lower()
+        if email:
+            by_email[email] = tags
+            emails.append(email)
+    return by_id, by_email, emails
+
+
+def assert_hubspot_matches(con, crm):
+    by_id, by_email, emails = hubspot_tags(crm)
+    want = desired(con, "hubspot")
+    keys = dict(
+        con.execute(
+            "select record_key, key_type from marts.crm_segment_tags where destination = 'hubspot'"
+        ).fetchall()
+    )
+    for key, tags in want.items():
+        have = by_id[key] if keys[key] == "crm_id" else by_email[key.lower()]
+        assert {t for t in have if t.startswith(PREFIX)} == tags, key
+    desired_ids = {k for k, t in keys.items() if t == "crm_id"}
+    desired_emails = {k.lower() for k, t in keys.items() if t == "email"}
+    # Nobody outside the desired set carries a segmint tag.
+    for contact_id, tags in by_id.items():
+        segmint = {t for t in tags if t.startswith(PREFIX)}
+        if segmint:
+            email = next((e for e, t in by_email.items() if t is tags), None)
+            assert contact_id in desired_ids or email in desired_emails, contact_id
+    assert len(emails) == len(set(emails)), "duplicate contacts"
+
+
+def salesforce_tags(crm) -> dict[str, list[str]]:
+    return {
+        c["Id"]: [t for t in (c.get("Segmint_Segments__c") or "").split(";") if t]
+        for c in httpx.get(f"{crm.url}/_emulator/contacts?crm=salesforce").json()
+    }
+
+
+def requests(crm) -> list[dict]:
+    return httpx.get(f"{crm.url}/_emulator/requests").json()
+
+
+def test_first_sync_reaches_the_desired_state_and_a_rerun_calls_nothing(con, crm):
+    foreign_before = {k for k, t in hubspot_tags(crm)[0].items() if "newsletter_2024" in t}
+    for name in ("hubspot", "salesforce", "webhook", "file_export"):
+        report = sync_destination(con, destination(name))
+        assert report.status == "ok" and report.rejected == 0
+        assert report.succeeded == len(desired(con, name)) > 0
+    assert_hubspot_matches(con, crm)
+    # Tags segmint did not write are still there.
+    foreign_after = {k for k, t in hubspot_tags(crm)[0].items() if "newsletter_2024" in t}
+    assert foreign_after == foreign_before and foreign_before
+    sf = salesforce_tags(crm)
+    for key, tags in desired(con, "salesforce").items():
+        assert {t for t in sf[key] if t.startswith(PREFIX)} == tags
+    hook = crm.state.webhook
+    assert sum(len(b["records"]) for b in hook) == len(desired(con, "webhook"))
+    calls = len(requests(crm))
+    for name in ("hubspot", "salesforce", "webhook", "file_export"):
+        again = sync_destination(con, destination(name))
+        assert again.plan.changes == [] and again.stats.api_calls == 0
+    assert len(requests(crm)) == calls
+    audit = con.execute("select destination, status from sync.sync_runs").fetchall()
+    assert len(audit) == 8 and {s for _, s in audit} == {"ok"}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "429", "count": 3, "retry_after": 0.2},
+        {"kind": "500", "count": 2},
+        {"kind": "503", "count": 2},
+        {"kind": "slow", "count": 2, "delay": 1.5},
+        {"kind": "drop", "count": 2},
+        {"kind": "drop_after", "count": 2},
+    ],
+    ids=lambda f: f["kind"],
+)
+def test_each_fault_kind_ends_at_the_desired_state(con, crm, fault):
+    # The faults hit the write calls of the second batch onwards, and the reads too.
+    httpx.post(f"{crm.url}/_emulator/faults", json={**fault, "path": "/crm/v3/objects"})
+    report = sync_destination(con, destination("hubspot", timeout_seconds=1.0, batch_size=50))
+    assert report.status == "ok", report.error
+    assert report.stats.retries >= 1
+    if fault["kind"] == "429":
+        assert report.stats.throttled == 3
+    assert_hubspot_matches(con, crm)
+    statuses = [r["status"] for r in requests(crm) if r["fault"]]
+    assert len(statuses) == fault["count"]
+
+
+def test_partial_failures_are_rejected_with_a_reason_then_retried(con, crm):
+    want = desired(con, "salesforce")
+    refused = sorted(want)[:3]
+    httpx.post(f"{crm.url}/_emulator/faults", json={"kind": "partial", "keys": refused,
+                                                   "path": "/services", "count": 5})  # fmt: skip
+    report = sync_destination(con, destination("salesforce"))
+    assert report.status == "partial" and report.rejected == 3
+    rejected = con.execute("select record_key, reason from sync.rejected_rows").fetchall()
+    assert sorted(k for k, _ in rejected) == refused
+    assert all("FIELD_CUSTOM_VALIDATION_EXCEPTION" in r for _, r in rejected)
+    # The next run sends only the three refused records.
+    crm.state.faults.clear()
+    again = sync_destination(con, destination("salesforce"))
+    assert len(again.plan.changes) == 3 and again.succeeded == 3
+    sf = salesforce_tags(crm)
+    assert all({t for t in sf[k] if t.startswith(PREFIX)} == want[k] for k in want)
+
+
+def test_a_crash_mid_sync_resumes_and_confirmed_records_are_not_sent_again(con, crm):
+    d = destination("hubspot", batch_size=20, max_attempts=2)
+    # Two batches go through (a read and a write each), then the service is down.
+    httpx.post(f"{crm.url}/_emulator/faults", json={"kind": "500", "count": 50, "skip": 4,
+                                                   "path": "/crm"})  # fmt: skip
+    with pytest.raises(SyncError, match="confirmed before the failure"):
+        sync_destination(con, d)
+    confirmed = con.execute("select count(*) from sync.synced_records").fetchone()[0]
+    assert confirmed == 40
+    crm.state.faults.clear()
+    sent_before = _written_keys(crm)
+    resumed = sync_destination(con, d)
+    assert len(resumed.plan.changes) == len(desired(con, "hubspot")) - confirmed
+    assert_hubspot_matches(con, crm)
+    sent_after = _written_keys(crm)[len(sent_before) :]
+    # Nothing confirmed in the first run was written again.
+    synced_first = {r[0] for r in con.execute(
+        "select record_key from sync.synced_records where run_id <> ?", [resumed.run_id]
+    ).fetchall()}  # fmt: skip
+    assert not synced_first & set(sent_after)
+    audit = con.execute("select status from sync.sync_runs order by started_at").fetchall()
+    assert [s for (s,) in audit] == ["failed", "ok"]
+
+
+def _written_keys(crm) -> list[str]:
+    return [k for r in crm.state.requests for k in r.get("keys", [])]
+
+
+def test_leaving_a_segment_removes_the_tag_and_erasure_removes_all(con, crm):
+    d = destination("hubspot")
+    sync_destination(con, d)
+    key, tags = next(
+        (k, t) for k, t in con.execute(
+            "select record_key, tags from marts.crm_segment_tags "
+            "where destination = 'hubspot' and key_type = 'crm_id' and tag_count >= 2"
+        ).fetchall()
+    )  # fmt: skip
+    kept = tags.split(";")[1:]
+    con.execute(
+        "update marts.crm_segment_tags set tags = ?, tag_count = ?, tag_hash = md5(?) "
+        "where destination = 'hubspot' and record_key = ?",
+        [";".join(kept), len(kept), ";".join(kept), key],
+    )
+    erased_key, erased_customer = con.execute(
+        "select record_key, customer_id from marts.crm_segment_tags "
+        "where destination = 'hubspot' and key_type = 'crm_id' and record_key <> ? limit 1", [key]
+    ).fetchone()  # fmt: skip
+    con.execute("update marts.dim_customers set is_erased = true where customer_id = ?",
+                [erased_customer])  # fmt: skip
+    con.execute("delete from marts.crm_segment_tags where customer_id = ?", [erased_customer])
+    report = sync_destination(con, d)
+    assert report.plan.summary()["updates"] == 1 and report.plan.summary()["erasures"] == 1
+    by_id = hubspot_tags(crm)[0]
+    assert {t for t in by_id[key] if t.startswith(PREFIX)} == set(kept)
+    assert not {t for t in by_id[erased_key] if t.startswith(PREFIX)}
+    assert con.execute("select count(*) from sync.synced_records where record_key = ?",
+                       [erased_key]).fetchone()[0] == 0  # fmt: skip
+
+
+def test_erased_contacts_are_deleted_when_configured(con, crm):
+    d = destination("salesforce", delete_erased=True)
+    sync_destination(con, d)
+    key, customer = con.execute(
+        "select record_key, customer_id from marts.crm_segment_tags "
+        "where destination = 'salesforce' limit 1"
+    ).fetchone()
+    con.execute("update marts.dim_customers set is_erased = true where customer_id = ?", [customer])
+    con.execute("delete from marts.crm_segment_tags where customer_id = ?", [customer])
+    report = sync_destination(con, d)
+    assert report.plan.count("erase") == 1 and report.succeeded == 1
+    assert crm.state.salesforce[key]["IsDeleted"] is True
+
+
+def test_the_guardrail_stops_a_large_change_unless_forced(con, crm):
+    d = destination("hubspot", max_change_share=0.2)
+    sync_destination(con, d)
+    con.execute("update marts.crm_segment_tags set tags = 'segmint_test', tag_hash = 'x' "
+                "where destination = 'hubspot'")  # fmt: skip
+    calls = len(requests(crm))
+    with pytest.raises(GuardrailError, match="above max_change_share 20%"):
+        sync_destination(con, d)
+    assert len(requests(crm)) == calls
+    dry = sync_destination(con, d, dry_run=True, force=True)
+    assert dry.status == "dry_run" and len(requests(crm)) == calls
+    forced = sync_destination(con, d, force=True)
+    assert forced.status == "ok"
+    assert_hubspot_matches(con, crm)
+    statuses = [s for (s,) in con.execute("select status from sync.sync_runs order by started_at")
+                .fetchall()]  # fmt: skip
+    assert statuses == ["ok", "aborted", "dry_run", "ok"]
+
+
+def test_the_api_rate_limit_is_honoured(con, crm):
+    crm.state.requests_per_second = 4
+    report = sync_destination(con, destination("salesforce", requests_per_second=8, batch_size=20))
+    assert report.stats.throttled > 0 and report.status == "ok"
+    sf = salesforce_tags(crm)
+    want = desired(con, "salesforce")
+    assert all({t for t in sf[k] if t.startswith(PREFIX)} == want[k] for k in want)
+
+
+def test_a_bad_webhook_signature_is_rejected_not_retried(con, crm):
+    crm.state.webhook_secret = "another-secret"
+    report = sync_destination(con, destination("webhook"))
+    assert report.status == "partial" and report.succeeded == 0
+    assert report.stats.retries == 0
+    reasons = {r for (r,) in con.execute("select distinct reason from sync.rejected_rows")
+               .fetchall()}  # fmt: skip
+    assert len(reasons) == 1 and "HTTP 401" in reasons.pop()
+
+
+def test_missing_environment_and_bad_limits_are_clear_errors(con, monkeypatch):
+    monkeypatch.delenv("SEGMINT_HUBSPOT_URL", raising=False)
+    with pytest.raises(DestinationError, match="destination hubspot: set SEGMINT_HUBSPOT_URL"):
+        sync_destination(con, destination("hubspot"))
+    with pytest.raises(ValueError, match="batch_size 101 exceeds the hubspot API's 100"):
+        type(destination("file_export"))(**{**destination("hubspot").model_dump(),
+                                             "batch_size": 101})  # fmt: skip

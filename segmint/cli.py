@@ -231,7 +231,8 @@ def demo(
     from segmint.sync.emulator import CrmEmulator, seed_from_landing
 
     with CrmEmulator(port=int(os.environ.get("SEGMINT_CRM_EMULATOR_PORT", "0"))) as crm:
-        crm_env = _point_destinations_at(crm, seed_from_landing(s.landing_dir))
+        crm_env, emulated = _point_destinations_at(crm, seed_from_landing(s.landing_dir))
+        _forget_synced_state(s.duckdb_path, emulated)
         console.print(f"CRM emulator on {crm.url} ({', '.join(sorted(crm_env))} set for the run)")
         console.rule("2/2 run the pipeline (Dagster, in process)")
         summary = run_all()
@@ -241,25 +242,49 @@ def demo(
     _exit(0 if summary.success else 1)
 
 
-def _point_destinations_at(crm, seed: dict) -> list[str]:
-    """Seed the emulator and point every destination whose URL is unset at it."""
+def _forget_synced_state(duckdb_path: Path, destinations: list[str]) -> None:
+    """The demo's emulator starts empty each time: forget what was synced to the last one."""
+    import duckdb
+
+    if not destinations or not duckdb_path.exists():
+        return
+    with duckdb.connect(str(duckdb_path)) as con:
+        exists = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'sync' and table_name = 'synced_records'"
+        ).fetchone()[0]
+        if exists:
+            con.execute(
+                "delete from sync.synced_records where destination in "
+                f"({', '.join('?' for _ in destinations)})",
+                destinations,
+            )
+
+
+def _point_destinations_at(crm, seed: dict) -> tuple[list[str], list[str]]:
+    """Seed the emulator and point every destination whose URL is unset at it.
+
+    Returns the variables set and the destinations now pointing at the emulator (the file
+    destination, which needs no URL, keeps its state).
+    """
     from segmint.sync.config import load_destinations
 
     state = crm.state
     crm.seed(seed)
     demo_secret = "segmint-demo-webhook-secret"
     state.webhook_secret = os.environ.get("SEGMINT_WEBHOOK_SECRET", demo_secret)
-    set_here = []
+    set_here, emulated = [], []
     for d in load_destinations():
         if d.url_env and not os.environ.get(d.url_env):
             path = "/webhook" if d.type == "webhook" else ""
             os.environ[d.url_env] = crm.url + path
             set_here.append(d.url_env)
+            emulated.append(d.name)
             for var, value in ((d.token_env, "demo-token"), (d.secret_env, demo_secret)):
                 if var and not os.environ.get(var):
                     os.environ[var] = value
                     set_here.append(var)
-    return set_here
+    return set_here, emulated
 
 
 def _print_crm_summary(crm, s: config.Settings) -> None:

@@ -160,22 +160,32 @@ def test_each_fault_kind_ends_at_the_desired_state(con, crm, fault):
     assert len(statuses) == fault["count"]
 
 
-def test_partial_failures_are_rejected_with_a_reason_then_retried(con, crm):
-    want = desired(con, "salesforce")
+@pytest.mark.parametrize(
+    ("name", "path", "reason"),
+    [
+        ("salesforce", "/services", "FIELD_CUSTOM_VALIDATION_EXCEPTION"),
+        ("hubspot", "/crm/v3/objects/contacts/batch/u", "VALIDATION_ERROR"),
+    ],
+)
+def test_partial_failures_are_rejected_with_a_reason_then_retried(con, crm, name, path, reason):
+    want = desired(con, name)
     refused = sorted(want)[:3]
-    httpx.post(f"{crm.url}/_emulator/faults", json={"kind": "partial", "keys": refused,
-                                                   "path": "/services", "count": 5})  # fmt: skip
-    report = sync_destination(con, destination("salesforce"))
+    httpx.post(f"{crm.url}/_emulator/faults",
+               json={"kind": "partial", "keys": refused, "path": path, "count": 50})  # fmt: skip
+    report = sync_destination(con, destination(name))
     assert report.status == "partial" and report.rejected == 3
     rejected = con.execute("select record_key, reason from sync.rejected_rows").fetchall()
     assert sorted(k for k, _ in rejected) == refused
-    assert all("FIELD_CUSTOM_VALIDATION_EXCEPTION" in r for _, r in rejected)
+    assert all(reason in r for _, r in rejected)
     # The next run sends only the three refused records.
     crm.state.faults.clear()
-    again = sync_destination(con, destination("salesforce"))
+    again = sync_destination(con, destination(name))
     assert len(again.plan.changes) == 3 and again.succeeded == 3
-    sf = salesforce_tags(crm)
-    assert all({t for t in sf[k] if t.startswith(PREFIX)} == want[k] for k in want)
+    if name == "hubspot":
+        assert_hubspot_matches(con, crm)
+    else:
+        sf = salesforce_tags(crm)
+        assert all({t for t in sf[k] if t.startswith(PREFIX)} == want[k] for k in want)
 
 
 def test_a_crash_mid_sync_resumes_and_confirmed_records_are_not_sent_again(con, crm):

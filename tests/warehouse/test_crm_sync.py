@@ -6,11 +6,18 @@ nothing changed must make no API call.
 """
 
 import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import duckdb
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from segmint.cli import app
 from segmint.sync.config import DestinationError, load_destinations
 from segmint.sync.emulator import CrmEmulator, seed_from_landing
 from segmint.sync.engine import GuardrailError, SyncError, sync_destination
@@ -306,3 +313,63 @@ def test_missing_environment_and_bad_limits_are_clear_errors(con, monkeypatch):
     with pytest.raises(ValueError, match="batch_size 101 exceeds the hubspot API's 100"):
         type(destination("file_export"))(**{**destination("hubspot").model_dump(),
                                              "batch_size": 101})  # fmt: skip
+
+
+def test_sync_command_dry_run_then_apply(con, crm, source, tmp_path):
+    con.close()
+    warehouse = tmp_path / "w.duckdb"
+    runner = CliRunner()
+    args = ["sync", "--warehouse", str(warehouse), "--destination", "salesforce"]
+    dry = runner.invoke(app, [*args, "--dry-run"], terminal_width=200)
+    assert dry.exit_code == 0, dry.output
+    assert "salesforce create" in dry.output and "dry_run" in dry.output
+    assert crm.state.requests == []
+    applied = runner.invoke(app, args, terminal_width=200)
+    assert applied.exit_code == 0, applied.output
+    with duckdb.connect(str(warehouse), read_only=True) as check:
+        statuses = [s for (s,) in check.execute(
+            "select status from sync.sync_runs order by started_at").fetchall()]  # fmt: skip
+        synced = check.execute("select count(*) from sync.synced_records").fetchone()[0]
+        wanted = check.execute(
+            "select count(*) from marts.crm_segment_tags where destination = 'salesforce'"
+        ).fetchone()[0]
+    assert statuses == ["dry_run", "ok"] and synced == wanted > 0
+    unknown = runner.invoke(app, ["sync", "--warehouse", str(warehouse), "--destination", "x"])
+    assert unknown.exit_code == 2 and "unknown destination(s): x" in unknown.output
+
+
+def test_crm_emulator_command_serves_on_the_given_port(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    segmint = Path(sys.executable).parent / "segmint"
+    server = subprocess.Popen(
+        [str(segmint), "crm-emulator", "--port", str(port), "--requests-per-second", "3"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/_emulator/requests", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and server.poll() is None
+                time.sleep(0.2)
+        body = {"inputs": [{"id": "a@example.com", "idProperty": "email",
+                            "properties": {"segmint_segments": "segmint_x"}}]}  # fmt: skip
+        headers = {"Authorization": "Bearer t"}
+        codes = [
+            httpx.post(f"{url}/crm/v3/objects/contacts/batch/upsert", json=body,
+                       headers=headers).status_code
+            for _ in range(5)
+        ]  # fmt: skip
+        assert codes[:3] == [200, 200, 200] and 429 in codes[3:]
+        unauthenticated = httpx.post(f"{url}/crm/v3/objects/contacts/batch/upsert", json=body)
+        assert unauthenticated.status_code in (401, 429)
+        contacts = httpx.get(f"{url}/_emulator/contacts?crm=hubspot").json()
+        assert [c["properties"]["email"] for c in contacts] == ["a@example.com"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -21,6 +21,7 @@ from ml.config import ClusteringConfig
 from ml.plots import write_plots
 from ml.segmentation import SegmentationResult, fit_segmentation
 from ml.stability import PreviousRun
+from segmint import tables
 
 FEATURES_RELATION = "marts.customer_features"
 
@@ -97,9 +98,7 @@ TABLES = {
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("create schema if not exists ml")
-    for name, columns in TABLES.items():
-        con.execute(f"create table if not exists ml.{name} ({columns})")
+    tables.ensure_tables(con, "ml", TABLES)
 
 
 def read_features(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -173,15 +172,9 @@ def write_result(
     con.execute("begin transaction")
     try:
         con.execute("delete from ml.customer_clusters")
-        con.register("_clusters", result.assignments)
-        con.execute("insert into ml.customer_clusters by name select * from _clusters")
-        con.unregister("_clusters")
+        tables.insert_frame(con, "ml.customer_clusters", result.assignments)
         for table, frame in frames.items():
-            if frame.empty:
-                continue
-            con.register("_frame", frame)
-            con.execute(f"insert into ml.{table} by name select * from _frame")
-            con.unregister("_frame")
+            tables.insert_frame(con, f"ml.{table}", frame)
         con.execute("commit")
     except Exception:
         con.execute("rollback")

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from segmint import tables
 from segmint.sync.clients import CallStats, client_for
 from segmint.sync.config import Destination
 from segmint.sync.plan import Plan, build_plan
@@ -126,9 +127,7 @@ def _utcnow() -> datetime:
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("create schema if not exists sync")
-    for name, columns in TABLES.items():
-        con.execute(f"create table if not exists sync.{name} ({columns})")
+    tables.ensure_tables(con, "sync", TABLES)
 
 
 def plan_destination(con: duckdb.DuckDBPyConnection, destination: Destination) -> Plan:
@@ -199,10 +198,7 @@ def _record_batch(con, destination: Destination, run_id: str, batch, outcomes) -
     )  # fmt: skip
     con.execute("begin transaction")
     try:
-        if len(kept):
-            con.register("_kept", kept)
-            con.execute("insert or replace into sync.synced_records by name select * from _kept")
-            con.unregister("_kept")
+        tables.insert_frame(con, "sync.synced_records", kept, replace=True)
         if len(dropped):
             con.register("_dropped", dropped)
             con.execute(
@@ -211,10 +207,7 @@ def _record_batch(con, destination: Destination, run_id: str, batch, outcomes) -
                 [destination.name],
             )
             con.unregister("_dropped")
-        if len(rejected):
-            con.register("_rejected", rejected)
-            con.execute("insert into sync.rejected_rows by name select * from _rejected")
-            con.unregister("_rejected")
+        tables.insert_frame(con, "sync.rejected_rows", rejected)
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -224,10 +217,9 @@ def _record_batch(con, destination: Destination, run_id: str, batch, outcomes) -
 
 
 def _audit(con, report: SyncReport, started, dry_run, forced) -> None:
-    row = pd.DataFrame([report.as_row(started, dry_run, forced)])
-    con.register("_audit", row)
-    con.execute("insert into sync.sync_runs by name select * from _audit")
-    con.unregister("_audit")
+    tables.insert_frame(
+        con, "sync.sync_runs", pd.DataFrame([report.as_row(started, dry_run, forced)])
+    )
 
 
 def sync_destination(

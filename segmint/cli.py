@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -425,6 +426,8 @@ def crm_emulator(
         f"CRM emulator on {crm.url}: HubSpot /crm/v3/..., Salesforce /services/data/..., "
         f"webhook /webhook; inspect {crm.url}/_emulator/contacts?crm=hubspot"
     )
+    # Stop on SIGTERM too (a parent may have set it to be ignored, which children inherit).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         crm.server.serve_forever()
     except KeyboardInterrupt:

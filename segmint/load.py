@@ -179,9 +179,11 @@ def _reader_sql(path: Path) -> str:
     if kind == "parquet":
         return f"read_parquet({p}, file_row_number = true)"
     if kind == "csv":
+        # comment = '': DuckDB's sniffer would otherwise take a row starting with '#' for a
+        # comment line and drop it without a trace.
         return (
             f"read_csv({p}, header = true, all_varchar = true, delim = ',', quote = '\"', "
-            "escape = '\"')"
+            "escape = '\"', comment = '')"
         )
     # JSON Lines: one JSON document per record, values taken as written (no type guessing).
     return f"read_ndjson_objects({p})"

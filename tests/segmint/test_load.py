@@ -162,6 +162,17 @@ def test_files_are_matched_to_tables(tmp_path, name, table):
     assert table_for(tmp_path / name) == table
 
 
+def test_a_csv_row_starting_with_a_hash_is_read_not_taken_for_a_comment(tmp_path):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    columns = ("order_id", "ordered_at", "status", "total_amount")
+    rows = [dict.fromkeys(columns), {**dict.fromkeys(columns), "order_id": "#1"}]
+    pd.DataFrame(rows).to_csv(landing / "orders.csv", index=False)
+    report = load(landing, tmp_path / "w.duckdb")
+    f = report.files[0]
+    assert f.rows_read == 2 == f.rows_loaded + f.rows_quarantined
+
+
 _cell = st.one_of(
     st.none(),
     # Printable text: a bare carriage return inside a field is not valid CSV for any reader.

@@ -372,4 +372,4 @@ def test_crm_emulator_command_serves_on_the_given_port(tmp_path):
         assert [c["properties"]["email"] for c in contacts] == ["a@example.com"]
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        assert server.wait(timeout=10) is not None

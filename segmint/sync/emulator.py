@@ -46,6 +46,15 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _sf_failure(record_id: str, code: str, message: str) -> dict:
+    """One failed record of an sObject Collections answer."""
+    return {
+        "id": record_id,
+        "success": False,
+        "errors": [{"statusCode": code, "message": message, "fields": []}],
+    }
+
+
 class _Dropped(Exception):
     """Close the connection without an answer."""
 
@@ -391,36 +400,17 @@ class _Handler(BaseHTTPRequestHandler):
                     rid = record.get("id") or record.get("Id")
                     if rid in reject:
                         out.append(
-                            {
-                                "id": rid,
-                                "success": False,
-                                "errors": [
-                                    {
-                                        "statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
-                                        "message": "rejected by a validation rule",
-                                        "fields": [],
-                                    }
-                                ],
-                            }
+                            _sf_failure(
+                                rid,
+                                "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                                "rejected by a validation rule",
+                            )
                         )
                         continue
                     existing = state.salesforce.get(rid)
                     if existing is None or existing.get("IsDeleted"):
-                        out.append(
-                            {
-                                "id": rid,
-                                "success": False,
-                                "errors": [
-                                    {
-                                        "statusCode": "ENTITY_IS_DELETED"
-                                        if existing
-                                        else "INVALID_CROSS_REFERENCE_KEY",
-                                        "message": "invalid id",
-                                        "fields": [],
-                                    }
-                                ],
-                            }
-                        )
+                        code = "ENTITY_IS_DELETED" if existing else "INVALID_CROSS_REFERENCE_KEY"
+                        out.append(_sf_failure(rid, code, "invalid id"))
                         continue
                     fields = {k: v for k, v in record.items() if k not in ("attributes", "id")}
                     existing.update(fields)
@@ -434,19 +424,7 @@ class _Handler(BaseHTTPRequestHandler):
                 for i in ids:
                     record = state.salesforce.get(i)
                     if record is None or record.get("IsDeleted"):
-                        out.append(
-                            {
-                                "id": i,
-                                "success": False,
-                                "errors": [
-                                    {
-                                        "statusCode": "ENTITY_IS_DELETED",
-                                        "message": "deleted",
-                                        "fields": [],
-                                    }
-                                ],
-                            }
-                        )
+                        out.append(_sf_failure(i, "ENTITY_IS_DELETED", "deleted"))
                     else:
                         record["IsDeleted"] = True
                         out.append({"id": i, "success": True, "errors": []})

@@ -1,8 +1,11 @@
 {{
     config(
         materialized='incremental',
-        unique_key='anonymous_id',
-        incremental_strategy='delete+insert',
+        unique_key='session_id',
+        incremental_strategy='replace_overlapping',
+        overlap_partition='anonymous_id',
+        overlap_start='session_start_at',
+        overlap_end='session_end_at',
         on_schema_change='append_new_columns',
     )
 }}
@@ -12,19 +15,16 @@
 -- when an event arrives from a campaign other than the one before. The channel comes from
 -- the session's first event: its campaign medium, else its referrer host (seed
 -- channel_groupings), else Direct.
--- Incremental: for every device with events written since the last run, the sessions from
--- the last one that began at or before its earliest new event are rebuilt from the events
--- (a late event can join or split sessions there); the device's earlier sessions are kept
--- as they were, and the device's sessions are replaced by the two together.
+-- Incremental: a changed event (new, or re-attributed by an identity merge or split) can
+-- only join, extend or split the stored sessions of its device within the inactivity gap of
+-- it. Those sessions (and any stored session sharing a boundary instant with them) are
+-- rebuilt from their events and the changed ones; every other stored session stays as it
+-- is, and separates the rebuilt stretches of a device. The incremental strategy
+-- replace_overlapping (macros/) deletes the stored sessions that overlap a rebuilt one and
+-- inserts the rebuilt ones.
 {%- set gap_seconds = var('session_inactivity_minutes') * 60 %}
 
 with
-
-events as (
-
-    select * from {{ ref('fct_web_events') }}
-
-),
 
 channel_groupings as (
 
@@ -34,52 +34,127 @@ channel_groupings as (
 
 {% if is_incremental() %}
 
-    changed_devices as (
+    last_refresh as (
+
+        select coalesce(max(refreshed_at), cast('1900-01-01' as timestamp)) as refreshed_at
+        from {{ this }}
+
+    ),
+
+    changed_events as (
 
         select
             anonymous_id,
-            min(occurred_at) as first_changed_at
-        from events
-        where refreshed_at > (
-            select coalesce(max(refreshed_at), cast('1900-01-01' as timestamp)) from {{ this }}
-        )
+            occurred_at
+        from {{ ref('fct_web_events') }}
+        where refreshed_at > (select last_refresh.refreshed_at from last_refresh)
+
+    ),
+
+    changed_devices as (
+
+        select anonymous_id
+        from changed_events
         group by anonymous_id
 
     ),
 
-    cutoffs as (
+    touched_sessions as (
 
-        -- From the start of the device's last session that began at or before its first
-        -- changed event: earlier sessions cannot change and are kept as they are.
-        select
-            changed_devices.anonymous_id,
-            coalesce(
-                max(previous.session_start_at), min(changed_devices.first_changed_at)
-            ) as recompute_from
-        from changed_devices
-        left join {{ this }} as previous
+        -- Stored sessions within the inactivity gap of a changed event.
+        select distinct
+            previous.session_id,
+            previous.anonymous_id,
+            previous.session_start_at,
+            previous.session_end_at
+        from {{ this }} as previous
+        inner join changed_events
             on
-                changed_devices.anonymous_id = previous.anonymous_id
-                and previous.session_start_at <= changed_devices.first_changed_at
-        group by changed_devices.anonymous_id
+                previous.anonymous_id = changed_events.anonymous_id
+                and previous.session_start_at
+                <= {{ dbt.dateadd('second', gap_seconds, 'changed_events.occurred_at') }}
+                and previous.session_end_at
+                >= {{ dbt.dateadd('second', -gap_seconds, 'changed_events.occurred_at') }}
+
+    ),
+
+    affected_sessions as (
+
+        -- And stored sessions that share an instant with those (a campaign change within
+        -- the same second ends one session and starts the next).
+        select distinct
+            previous.session_id,
+            previous.anonymous_id,
+            previous.session_start_at,
+            previous.session_end_at
+        from {{ this }} as previous
+        inner join touched_sessions
+            on
+                previous.anonymous_id = touched_sessions.anonymous_id
+                and previous.session_start_at <= touched_sessions.session_end_at
+                and previous.session_end_at >= touched_sessions.session_start_at
 
     ),
 
     kept_sessions as (
 
-        select previous.*
+        select
+            previous.anonymous_id,
+            previous.session_start_at
         from {{ this }} as previous
-        inner join cutoffs on previous.anonymous_id = cutoffs.anonymous_id
-        where previous.session_start_at < cutoffs.recompute_from
+        inner join changed_devices on previous.anonymous_id = changed_devices.anonymous_id
+        left join affected_sessions on previous.session_id = affected_sessions.session_id
+        where affected_sessions.session_id is null
+
+    ),
+
+    rebuilt_event_ids as (
+
+        -- The changed events, and the stored events of the affected sessions (found on
+        -- keys first: reading whole event rows to find them costs more).
+        select
+            event_id,
+            anonymous_id,
+            occurred_at
+        from {{ ref('fct_web_events') }}
+        where refreshed_at > (select last_refresh.refreshed_at from last_refresh)
+        union
+        select
+            events.event_id,
+            events.anonymous_id,
+            events.occurred_at
+        from {{ ref('fct_web_events') }} as events
+        inner join affected_sessions
+            on
+                events.anonymous_id = affected_sessions.anonymous_id
+                and events.occurred_at >= affected_sessions.session_start_at
+                and events.occurred_at <= affected_sessions.session_end_at
+
+    ),
+
+    event_stretches as (
+
+        -- Kept sessions separate a device's rebuilt events into stretches: each rebuilt
+        -- event belongs to the stretch after the last kept session that began before it.
+        select
+            rebuilt_event_ids.event_id,
+            max(kept_sessions.session_start_at) as stretch_after
+        from rebuilt_event_ids
+        left join kept_sessions
+            on
+                rebuilt_event_ids.anonymous_id = kept_sessions.anonymous_id
+                and kept_sessions.session_start_at <= rebuilt_event_ids.occurred_at
+        group by rebuilt_event_ids.event_id
 
     ),
 
     device_events as (
 
-        select events.*
-        from events
-        inner join cutoffs on events.anonymous_id = cutoffs.anonymous_id
-        where events.occurred_at >= cutoffs.recompute_from
+        select
+            events.*,
+            event_stretches.stretch_after
+        from {{ ref('fct_web_events') }} as events
+        inner join event_stretches on events.event_id = event_stretches.event_id
 
     ),
 
@@ -87,7 +162,10 @@ channel_groupings as (
 
     device_events as (
 
-        select * from events
+        select
+            *,
+            cast(null as timestamp) as stretch_after
+        from {{ ref('fct_web_events') }}
 
     ),
 
@@ -98,10 +176,10 @@ with_previous as (
     select
         *,
         lag(occurred_at) over (
-            partition by anonymous_id order by occurred_at, event_id
+            partition by anonymous_id, stretch_after order by occurred_at, event_id
         ) as previous_occurred_at,
         lag(utm_campaign) over (
-            partition by anonymous_id order by occurred_at, event_id
+            partition by anonymous_id, stretch_after order by occurred_at, event_id
         ) as previous_campaign
     from device_events
 
@@ -128,7 +206,7 @@ numbered as (
     select
         *,
         sum(is_session_start) over (
-            partition by anonymous_id order by occurred_at, event_id
+            partition by anonymous_id, stretch_after order by occurred_at, event_id
             rows between unbounded preceding and current row
         ) as session_number
     from flagged
@@ -139,6 +217,7 @@ sessions as (
 
     select
         anonymous_id,
+        stretch_after,
         session_number,
         min(occurred_at) as session_start_at,
         max(occurred_at) as session_end_at,
@@ -159,7 +238,7 @@ sessions as (
         min_by(split_part(referrer, '/', 3), occurred_at) as referrer_host,
         min_by(device_type, occurred_at) as device_type
     from numbered
-    group by anonymous_id, session_number
+    group by anonymous_id, stretch_after, session_number
 
 ),
 
@@ -216,10 +295,6 @@ recomputed as (
 final as (
 
     select * from recomputed
-    {% if is_incremental() -%}
-        union all
-        select * from kept_sessions
-    {%- endif %}
 
 )
 

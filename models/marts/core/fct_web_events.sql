@@ -13,17 +13,12 @@
 -- that device (unless the device is shared, see int_identity__excluded_links).
 -- Incremental: a run writes the events loaded since the last run, and re-writes the events
 -- of records whose customer changed (merge or split) since then.
+{%- set record_id -%}
+    'web_events|' || anonymous_id || '|' || coalesce(shop_account_id, '') || '|'
+    || coalesce(email_hash, '')
+{%- endset %}
+
 with
-
-events as (
-
-    select
-        *,
-        'web_events|' || anonymous_id || '|' || coalesce(shop_account_id, '')
-        || '|' || coalesce(email_hash, '') as record_id
-    from {{ ref('stg_web__events') }}
-
-),
 
 record_customers as (
 
@@ -45,22 +40,39 @@ record_customers as (
 
     reassigned_records as (
 
-        select distinct history.record_id
+        select distinct
+            history.record_id,
+            split_part(history.record_id, '|', 2) as anonymous_id
         from {{ ref('int_identity__customer_id_history') }} as history
         cross join last_run
-        where history.assigned_at > last_run.max_refreshed_at
+        where
+            history.assigned_at > last_run.max_refreshed_at
+            and history.record_id like 'web_events|%'
 
     ),
 
     selected_events as (
 
-        select events.*
-        from events
-        cross join last_run
-        left join reassigned_records on events.record_id = reassigned_records.record_id
-        where
-            events.loaded_at > last_run.max_loaded_at
-            or reassigned_records.record_id is not null
+        -- New events, then the events of reassigned records. Each branch filters before
+        -- the record id is built (a whole-table scan otherwise); the staging table is read
+        -- in each rather than through a shared CTE, which would be materialized whole.
+        select
+            *,
+            {{ record_id }} as record_id
+        from {{ ref('stg_web__events') }}
+        where loaded_at > (select last_run.max_loaded_at from last_run)
+        union all
+        select *
+        from (
+            select
+                *,
+                {{ record_id }} as record_id
+            from {{ ref('stg_web__events') }}
+            where
+                loaded_at <= (select last_run.max_loaded_at from last_run)
+                and anonymous_id in (select reassigned_records.anonymous_id from reassigned_records)
+        ) as reassigned_events
+        where record_id in (select reassigned_records.record_id from reassigned_records)
 
     ),
 
@@ -68,7 +80,10 @@ record_customers as (
 
     selected_events as (
 
-        select * from events
+        select
+            *,
+            {{ record_id }} as record_id
+        from {{ ref('stg_web__events') }}
 
     ),
 

@@ -2,23 +2,60 @@
     {#- Connected components of an undirected graph, in plain SQL for every adapter.
 
         Returns a select of (node_id, component_id): component_id is the smallest node id of
-        the component. Parent pointers start at the node itself; each round hooks the root
-        of every node's tree onto the smallest parent among its neighbours, then jumps each
-        pointer to its grandparent (Shiloach-Vishkin style). The number of rounds needed
-        grows with the log of the longest chain (17 for a chain of 100,000 nodes), so a fixed
-        number of rounds suffices; the `identity_graph_converged` test proves it on every
-        build. Each round is a CTE referencing the previous one: warehouses evaluate such
-        CTEs once. -#}
+        the component. Node ids are first numbered in their sort order, so the rounds join
+        integers, not strings. Parent pointers start at the node itself; each round hooks the
+        root of every node's tree onto the smallest parent among its tree's neighbours, then
+        jumps each pointer to its grandparent (Shiloach-Vishkin style). The number of rounds
+        needed grows with the log of the longest chain (17 for a chain of 100,000 nodes), so
+        a fixed number of rounds suffices; the `identity_graph_converged` test proves it on
+        every build. Each round is a CTE referencing the previous one: warehouses evaluate
+        such CTEs once. -#}
+    cc_nodes as (
+        select
+            node,
+            row_number() over (order by node) as node_key
+        from (
+            select {{ node_a }} as node from {{ edges }}
+            union
+            select {{ node_b }} as node from {{ edges }}
+        ) as all_nodes
+    ),
+
+    cc_keyed_edges as (
+        select
+            key_a.node_key as node_key_a,
+            key_b.node_key as node_key_b
+        from {{ edges }} as keyed
+        inner join cc_nodes as key_a on keyed.{{ node_a }} = key_a.node
+        inner join cc_nodes as key_b on keyed.{{ node_b }} = key_b.node
+    ),
+
     undirected as (
-        select {{ node_a }} as node_id, {{ node_b }} as neighbor_id from {{ edges }}
+        select node_key_a as node_id, node_key_b as neighbor_id from cc_keyed_edges
         union all
-        select {{ node_b }} as node_id, {{ node_a }} as neighbor_id from {{ edges }}
+        select node_key_b as node_id, node_key_a as neighbor_id from cc_keyed_edges
     ),
 
     cc_parent_0 as (
-        select distinct node_id, node_id as parent_id from undirected
+        select node_key as node_id, node_key as parent_id from cc_nodes
     ),
     {%- for i in range(iterations) %}
+
+    cc_neighbor_min_{{ i }} as (
+        -- The smallest parent among each node's neighbours.
+        select e.node_id, min(pv.parent_id) as candidate_id
+        from undirected as e
+        inner join cc_parent_{{ i }} as pv on e.neighbor_id = pv.node_id
+        group by e.node_id
+    ),
+
+    cc_root_min_{{ i }} as (
+        -- The smallest of those over each tree, for its root.
+        select p.parent_id as node_id, min(n.candidate_id) as candidate_id
+        from cc_parent_{{ i }} as p
+        inner join cc_neighbor_min_{{ i }} as n on p.node_id = n.node_id
+        group by p.parent_id
+    ),
 
     cc_hooked_{{ i }} as (
         select
@@ -29,19 +66,8 @@
                 coalesce(self_hook.candidate_id, p.parent_id)
             ) as parent_id
         from cc_parent_{{ i }} as p
-        left join (
-            select pu.parent_id as node_id, min(pv.parent_id) as candidate_id
-            from undirected as e
-            inner join cc_parent_{{ i }} as pu on e.node_id = pu.node_id
-            inner join cc_parent_{{ i }} as pv on e.neighbor_id = pv.node_id
-            group by pu.parent_id
-        ) as root_hook on p.node_id = root_hook.node_id
-        left join (
-            select e.node_id, min(pv.parent_id) as candidate_id
-            from undirected as e
-            inner join cc_parent_{{ i }} as pv on e.neighbor_id = pv.node_id
-            group by e.node_id
-        ) as self_hook on p.node_id = self_hook.node_id
+        left join cc_root_min_{{ i }} as root_hook on p.node_id = root_hook.node_id
+        left join cc_neighbor_min_{{ i }} as self_hook on p.node_id = self_hook.node_id
     ),
 
     cc_parent_{{ i + 1 }} as (
@@ -52,6 +78,11 @@
     {%- endfor %}
 
     components as (
-        select node_id, parent_id as component_id from cc_parent_{{ iterations }}
+        select
+            member.node as node_id,
+            root.node as component_id
+        from cc_parent_{{ iterations }} as p
+        inner join cc_nodes as member on p.node_id = member.node_key
+        inner join cc_nodes as root on p.parent_id = root.node_key
     )
 {%- endmacro %}

@@ -57,6 +57,19 @@ def test_ids_survive_growth_and_merges_are_logged(tmp_path):
     _build(warehouse, tmp_path / "t2")
     after = _assignments(warehouse)
 
+    # The incremental run recomputed the bridged component only: the records now in the
+    # bridge's deterministic component, and no other.
+    components_sql = (
+        "select record_id, component_id, refreshed_at "
+        "from intermediate.int_identity__deterministic_components order by record_id"
+    )
+    components = frame(warehouse, components_sql)
+    refreshed = set(components.record_id[components.refreshed_at == components.refreshed_at.max()])
+    bridge = components.component_id[components.record_id == "crm_contacts|hubspot:bridge-1"]
+    bridged = set(components.record_id[components.component_id == bridge.item()])
+    assert len(bridged) >= 3 and refreshed == bridged
+    assert len(components) > 50 * len(refreshed)
+
     merged = set(pair.customer_id)
     untouched = {r: c for r, c in before.items() if c not in merged}
     assert untouched and all(after[r] == c for r, c in untouched.items())
@@ -80,4 +93,8 @@ def test_ids_survive_growth_and_merges_are_logged(tmp_path):
     # A full rebuild from the same raw data gives the same ids and the same attribution.
     _build(warehouse, tmp_path / "t3", "--full-refresh")
     assert _assignments(warehouse) == after
+    rebuilt = frame(warehouse, components_sql)
+    pd.testing.assert_frame_equal(
+        rebuilt.drop(columns="refreshed_at"), components.drop(columns="refreshed_at")
+    )
     pd.testing.assert_frame_equal(frame(warehouse, events_sql), incremental_events)

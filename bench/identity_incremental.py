@@ -14,13 +14,10 @@ bench/results/identity.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,31 +27,16 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.run import dbt_models  # noqa: E402
 from segmint.generate import GeneratorConfig, generate  # noqa: E402
 from segmint.load import load  # noqa: E402
 
-DBT = str(Path(sys.executable).parent / "dbt")
 IDENTITY = "path:models/intermediate/identity"
 
 
 def dbt(warehouse: Path, target: Path, *args: str) -> tuple[float, dict[str, float]]:
-    """Run dbt; return wall seconds and each model's SQL time from run_results."""
-    env = {**os.environ, "SEGMINT_DUCKDB_PATH": str(warehouse), "SEGMINT_DBT_TARGET": "ci"}
-    started = time.perf_counter()
-    result = subprocess.run(
-        [DBT, *args, "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
-         "--target-path", str(target), "--exclude", "test_type:unit"],
-        env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    wall = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(result.stdout[-3000:])
-    runs = json.loads((target / "run_results.json").read_text())["results"]
-    return wall, {
-        r["unique_id"].split(".")[-1]: r["execution_time"]
-        for r in runs
-        if r["unique_id"].startswith("model.")
-    }
+    """Run dbt without unit tests; return wall seconds and each model's SQL time."""
+    return dbt_models(warehouse, target, *args, "--exclude", "test_type:unit")
 
 
 def main() -> None:

@@ -18,11 +18,9 @@ seen before), then the event and session models
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -32,26 +30,17 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.run import dbt_models
+
 ROOT = Path(__file__).resolve().parents[1]
-DBT = str(Path(sys.executable).parent / "dbt")
 WORK = ROOT / "bench" / "work" / "marts"
 
 
 def dbt(warehouse: Path, *args: str) -> tuple[float, dict[str, float]]:
     """Run dbt; return wall seconds and each model's execution time from run_results."""
-    target = WORK / "target"
-    env = {**os.environ, "SEGMINT_DUCKDB_PATH": str(warehouse), "SEGMINT_DBT_TARGET": "ci"}
-    started = time.perf_counter()
-    result = subprocess.run(
-        [DBT, *args, "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
-         "--target-path", str(target)],
-        env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    wall = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(result.stdout[-3000:])
-    runs = json.loads((target / "run_results.json").read_text())["results"]
-    return wall, {r["unique_id"].split(".")[-1]: r["execution_time"] for r in runs}
+    return dbt_models(warehouse, WORK / "target", *args)
 
 
 # ---------------------------------------------------------------------------------------

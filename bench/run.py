@@ -10,6 +10,7 @@ asserts a target; the figures go into the results file and the issue notes.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -50,6 +51,26 @@ def timed(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, float]
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(cmd)} failed, see {log}")
     return elapsed, usage.ru_maxrss / 1024
+
+
+def dbt_models(warehouse: Path, target: Path, *args: str) -> tuple[float, dict[str, float]]:
+    """Run dbt on a warehouse; return wall seconds and each model's SQL time (run_results)."""
+    env = {**os.environ, "SEGMINT_DUCKDB_PATH": str(warehouse), "SEGMINT_DBT_TARGET": "ci"}
+    started = time.perf_counter()
+    result = subprocess.run(
+        [str(BIN / "dbt"), *args, "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+         "--target-path", str(target)],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(result.stdout[-3000:])
+    runs = json.loads((target / "run_results.json").read_text())["results"]
+    return wall, {
+        r["unique_id"].split(".")[-1]: r["execution_time"]
+        for r in runs
+        if r["unique_id"].startswith("model.")
+    }
 
 
 def count(db: Path, sql: str) -> int:

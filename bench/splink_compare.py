@@ -1,6 +1,6 @@
 """segmint's identity resolution and splink, side by side on the same CRM contact records.
 
-    python bench/splink_compare.py --customers 10000 [--out bench/results/splink.md]
+    python bench/splink_compare.py --customers 10000 [--repeat 5] [--out bench/results/splink.md]
 
 Generates data and builds segmint's identity stage with dbt twice: on the CRM contact
 records alone (the same input splink gets) and on the whole graph (contacts, orders, devices,
@@ -24,6 +24,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from statistics import median
 
 import duckdb
 
@@ -110,6 +111,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=10000)
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "work" / "splink")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "splink.md")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of segmint (contacts only) and splink, alternating")  # fmt: skip
     parser.add_argument("--splink-only", nargs=2, type=Path, metavar=("WAREHOUSE", "CLUSTERS"),
                         help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args()
@@ -145,13 +148,46 @@ def main() -> None:
         sql = sum(r["execution_time"] for r in results if r["unique_id"].startswith("model."))
         runs[name] = (db, wall, execution_span(target / "run_results.json"), sql, peak)
 
-    clusters = args.work / "splink_clusters.parquet"
-    splink_wall, splink_peak = timed(
-        [sys.executable, str(Path(__file__).resolve()), "--splink-only", str(runs["contacts"][0]),
-         str(clusters)],
-        {**os.environ}, args.work / "splink.log",
-    )  # fmt: skip
-    splink_s = json.loads(clusters.with_suffix(".json").read_text())["execution_s"]
+    def splink(run: int) -> tuple[float, float, float]:
+        out = args.work / f"splink_clusters_{run}.parquet"
+        wall, peak = timed(
+            [sys.executable, str(Path(__file__).resolve()), "--splink-only",
+             str(runs["contacts"][0]), str(out)],
+            {**os.environ}, args.work / f"splink_{run}.log",
+        )  # fmt: skip
+        return json.loads(out.with_suffix(".json").read_text())["execution_s"], wall, peak
+
+    def segmint_again(run: int) -> tuple[float, float]:
+        # The same full build again (--full-refresh: the components model is incremental).
+        db, target = runs["contacts"][0], args.work / "target_contacts"
+        env = {**os.environ, "SEGMINT_DUCKDB_PATH": str(db), "SEGMINT_DBT_TARGET": "ci"}
+        wall, _ = timed(
+            [str(BIN / "dbt"), "build", "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+             "--target", "ci", "--target-path", str(target), "--exclude", "test_type:unit",
+             "--select", "path:models/intermediate/identity", "--full-refresh"],
+            env, args.work / f"identity_contacts_{run}.log",
+        )  # fmt: skip
+        return execution_span(target / "run_results.json"), wall
+
+    # Repeats alternate which tool goes first; the table gives medians, the runs are listed.
+    splink_s, splink_wall, splink_peak = splink(0)
+    ours_runs = {"execution": [runs["contacts"][2]], "wall": [runs["contacts"][1]]}
+    theirs_runs = {"execution": [splink_s], "wall": [splink_wall]}
+    for run in range(1, args.repeat):
+        order = ("splink", "segmint") if run % 2 else ("segmint", "splink")
+        for tool in order:
+            if tool == "splink":
+                seconds, wall, _ = splink(run)
+                theirs_runs["execution"].append(seconds)
+                theirs_runs["wall"].append(wall)
+            else:
+                span, wall = segmint_again(run)
+                ours_runs["execution"].append(span)
+                ours_runs["wall"].append(wall)
+    db, _wall, _span, sql, peak = runs["contacts"]
+    runs["contacts"] = (db, median(ours_runs["wall"]), median(ours_runs["execution"]), sql, peak)
+    splink_s, splink_wall = median(theirs_runs["execution"]), median(theirs_runs["wall"])
+    clusters = args.work / "splink_clusters_0.parquet"
     con = duckdb.connect()
     con.execute(f"create table splink_clusters as select * from '{clusters}'")
     truth = landing / "truth" / "contacts.parquet"
@@ -203,6 +239,24 @@ def main() -> None:
         f"| {splink_s:.1f} | {splink_wall:.1f} | - | {splink_peak:,.0f} "
         f"| {theirs.precision:.4f} | {theirs.recall:.4f} | {theirs.f1:.4f} |"
     )
+    if args.repeat > 1:
+        listed = {
+            "segmint (contacts only)": ours_runs,
+            "splink": theirs_runs,
+        }
+        lines.append("")
+        lines.append(
+            f"Contacts only, {args.repeat} runs each, alternating which goes first; the table "
+            "shows medians (segmint's first run is a first build, the others full refreshes):"
+        )
+        for tool, times in listed.items():
+            lines.append(
+                f"- {tool}: execution "
+                + ", ".join(f"{t:.1f}" for t in times["execution"])
+                + " s; wall "
+                + ", ".join(f"{t:.1f}" for t in times["wall"])
+                + " s"
+            )
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines += ["", f"_{stamp}, Python {sys.version.split()[0]}, DuckDB {duckdb.__version__}._"]
     text = "\n".join(lines) + "\n"

@@ -131,22 +131,30 @@ def main() -> None:
     contacts_landing = args.work / "landing_contacts"
     contacts_landing.mkdir()
     shutil.copy(landing / "crm_contacts.parquet", contacts_landing / "crm_contacts.parquet")
+
+    def dbt_build(name: str, log: str, *select: str) -> tuple[float, float]:
+        """`dbt build` (unit tests excluded) on warehouse NAME; (wall seconds, peak MB)."""
+        db = args.work / f"{name}.duckdb"
+        env = {**os.environ, "SEGMINT_DUCKDB_PATH": str(db), "SEGMINT_DBT_TARGET": "ci"}
+        return timed(
+            [str(BIN / "dbt"), "build", "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+             "--target", "ci", "--target-path", str(args.work / f"target_{name}"),
+             "--exclude", "test_type:unit", *select],
+            env, args.work / log,
+        )  # fmt: skip
+
+    identity = ("--select", "path:models/intermediate/identity")
     runs = {}
     for name, source in (("contacts", contacts_landing), ("whole", landing)):
         db = args.work / f"{name}.duckdb"
         env = {**os.environ, "SEGMINT_DUCKDB_PATH": str(db), "SEGMINT_DBT_TARGET": "ci"}
         timed([str(BIN / "segmint"), "load", str(source)], env, args.work / f"load_{name}.log")
-        target = args.work / f"target_{name}"
-        dbt = [str(BIN / "dbt"), "build", "--project-dir", str(ROOT), "--profiles-dir",
-               str(ROOT), "--target", "ci", "--target-path", str(target),
-               "--exclude", "test_type:unit"]  # fmt: skip
-        timed([*dbt, "--select", "path:seeds", "path:models/staging"], env,
-              args.work / f"stg_{name}.log")  # fmt: skip
-        wall, peak = timed([*dbt, "--select", "path:models/intermediate/identity"], env,
-                           args.work / f"identity_{name}.log")  # fmt: skip
-        results = json.loads((target / "run_results.json").read_text())["results"]
+        dbt_build(name, f"stg_{name}.log", "--select", "path:seeds", "path:models/staging")
+        wall, peak = dbt_build(name, f"identity_{name}.log", *identity)
+        run_results = args.work / f"target_{name}" / "run_results.json"
+        results = json.loads(run_results.read_text())["results"]
         sql = sum(r["execution_time"] for r in results if r["unique_id"].startswith("model."))
-        runs[name] = (db, wall, execution_span(target / "run_results.json"), sql, peak)
+        runs[name] = (db, wall, execution_span(run_results), sql, peak)
 
     def splink(run: int) -> tuple[float, float, float]:
         out = args.work / f"splink_clusters_{run}.parquet"
@@ -159,15 +167,8 @@ def main() -> None:
 
     def segmint_again(run: int) -> tuple[float, float]:
         # The same full build again (--full-refresh: the components model is incremental).
-        db, target = runs["contacts"][0], args.work / "target_contacts"
-        env = {**os.environ, "SEGMINT_DUCKDB_PATH": str(db), "SEGMINT_DBT_TARGET": "ci"}
-        wall, _ = timed(
-            [str(BIN / "dbt"), "build", "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
-             "--target", "ci", "--target-path", str(target), "--exclude", "test_type:unit",
-             "--select", "path:models/intermediate/identity", "--full-refresh"],
-            env, args.work / f"identity_contacts_{run}.log",
-        )  # fmt: skip
-        return execution_span(target / "run_results.json"), wall
+        wall, _ = dbt_build("contacts", f"identity_contacts_{run}.log", *identity, "--full-refresh")
+        return execution_span(args.work / "target_contacts" / "run_results.json"), wall
 
     # Repeats alternate which tool goes first; the table gives medians, the runs are listed.
     splink_s, splink_wall, splink_peak = splink(0)

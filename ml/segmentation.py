@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -297,7 +298,9 @@ def fit_segmentation(
     segment_names = {**kept, **fresh}
 
     fp = fingerprint(frame, config)
-    run_id = f"{now:%Y%m%dT%H%M%S}-{fp[:8]}"
+    # Time, data and a random part: two runs on the same data in the same second
+    # (a fast machine, or two processes) still get distinct ids.
+    run_id = f"{now:%Y%m%dT%H%M%S}-{fp[:8]}-{uuid.uuid4().hex[:6]}"
     model.segment_ids = segment_ids
     model.segment_names = segment_names
     model.prepared_centroids = prepared_centroids

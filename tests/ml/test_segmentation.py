@@ -1,5 +1,7 @@
 """The clustering library on small frames: k recovery, stable ids, determinism, edge cases."""
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -67,6 +69,16 @@ def test_same_data_and_config_give_identical_results():
     cols = ["customer_id", "segment_id", "segment_name", "confidence", "reason_codes"]
     pd.testing.assert_frame_equal(a.assignments[cols], b.assignments[cols])
     assert a.run["data_fingerprint"] == b.run["data_fingerprint"]
+
+
+def test_runs_on_the_same_data_at_the_same_instant_get_distinct_ids():
+    frame, _ = blobs(n=300, seed=5)
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    a = fit_segmentation(frame, config(k=3), now=now)
+    b = fit_segmentation(frame, config(k=3), now=now)
+    assert a.run["data_fingerprint"] == b.run["data_fingerprint"]
+    assert a.run["run_id"] != b.run["run_id"]
+    assert a.run["run_id"].startswith("20260102T030405-" + a.run["data_fingerprint"][:8])
 
 
 def test_a_permuted_rerun_keeps_every_customer_in_its_segment():

@@ -6,63 +6,66 @@ identifiers as (
 
 ),
 
+-- The shop account each record carries (the graph's account nodes).
+record_accounts as (
+
+    select
+        record_id,
+        identifier_value as shop_account_id
+    from {{ ref('int_identity__record_identifiers') }}
+    where identifier_type = 'shop_account'
+
+),
+
+-- Records carrying each identifier, per source table and system, in one pass.
+per_system as (
+
+    select
+        identifier_type,
+        identifier_value,
+        source_table,
+        source_system,
+        max(blocklist_reason) as blocklist_reason,
+        count(*) as record_count
+    from identifiers
+    group by identifier_type, identifier_value, source_table, source_system
+
+),
+
 -- How many distinct shop accounts each identifier's records carry, and how many records of
--- one CRM system carry it: one person has one account and one record per system.
+-- one CRM system carry it: one person has one account and one record per system. A record
+-- carries one identifier of each type, so counting rows counts records.
 account_links as (
 
     select
         carried.identifier_type,
         carried.identifier_value,
-        count(distinct account_ids.identifier_value) as linked_accounts
-    from identifiers as carried
-    inner join identifiers as account_ids
-        on
-            carried.record_id = account_ids.record_id
-            and account_ids.identifier_type = 'shop_account'
-            and carried.identifier_type <> 'shop_account'
+        count(distinct record_accounts.shop_account_id) as linked_accounts
+    from {{ ref('int_identity__record_identifiers') }} as carried
+    inner join record_accounts on carried.record_id = record_accounts.record_id
+    where carried.identifier_type <> 'shop_account'
     group by carried.identifier_type, carried.identifier_value
-
-),
-
-system_records as (
-
-    select
-        identifier_type,
-        identifier_value,
-        max(record_count) as max_records_in_one_system
-    from (
-        select
-            identifier_type,
-            identifier_value,
-            source_system,
-            count(*) as record_count
-        from identifiers
-        where source_table = 'crm_contacts'
-        group by identifier_type, identifier_value, source_system
-    ) as per_system
-    group by identifier_type, identifier_value
 
 ),
 
 stats as (
 
     select
-        identifiers.identifier_type,
-        identifiers.identifier_value,
-        max(identifiers.blocklist_reason) as blocklist_reason,
+        per_system.identifier_type,
+        per_system.identifier_value,
+        max(per_system.blocklist_reason) as blocklist_reason,
         coalesce(max(account_links.linked_accounts), 0) as linked_accounts,
-        coalesce(max(system_records.max_records_in_one_system), 0) as max_records_in_one_system,
-        count(distinct identifiers.record_id) as record_count
-    from identifiers
+        coalesce(
+            max(case when per_system.source_table = 'crm_contacts' then per_system.record_count end),
+            0
+        ) as max_records_in_one_system,
+        sum(per_system.record_count) as record_count
+    from per_system
     left join account_links
         on
-            identifiers.identifier_type = account_links.identifier_type
-            and identifiers.identifier_value = account_links.identifier_value
-    left join system_records
-        on
-            identifiers.identifier_type = system_records.identifier_type
-            and identifiers.identifier_value = system_records.identifier_value
-    group by identifiers.identifier_type, identifiers.identifier_value
+            per_system.identifier_type = account_links.identifier_type
+            and per_system.identifier_value = account_links.identifier_value
+    group by per_system.identifier_type, per_system.identifier_value
 
 ),
 

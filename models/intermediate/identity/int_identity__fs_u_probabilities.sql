@@ -15,15 +15,29 @@ candidates as (
 
 ),
 
-numbered as (
+-- Positions are numbered on the ids alone (read from the model again: a CTE read twice is
+-- materialized first), then joined to the records: a window over the whole rows would sort
+-- every comparison key along with them.
+positions as (
 
     select
-        *,
+        record_id,
         row_number() over (
             order by {{ dbt.hash('record_id') }}, record_id
         ) as sample_position,
         count(*) over () as record_count
+    from {{ ref('int_identity__match_candidates') }}
+
+),
+
+numbered as (
+
+    select
+        candidates.*,
+        positions.sample_position,
+        positions.record_count
     from candidates
+    inner join positions on candidates.record_id = positions.record_id
 
 ),
 
@@ -50,29 +64,37 @@ random_pairs as (
 
 ),
 
-levels as (
+-- Pairs per level of each comparison, counted in one pass over the random pairs (missing
+-- values, level -1, are not counted), then one row per comparison level.
+level_totals as (
 
-    {%- for comparison in level_counts %}
-        select
-            '{{ comparison }}' as comparison_name,
-            gamma_{{ comparison }} as comparison_level
-        from random_pairs
-        where gamma_{{ comparison }} >= 0
-        {%- if not loop.last %}
-            union all
-        {%- endif %}
-    {%- endfor %}
+    select
+        {%- for comparison, n in level_counts.items() %}
+            {%- set outer_last = loop.last %}
+            {%- for level in range(n) %}
+                count(case when gamma_{{ comparison }} = {{ level }} then 1 end)
+                    as pairs_{{ comparison }}_{{ level }}{% if not (outer_last and loop.last) %},{% endif %}
+            {%- endfor %}
+        {%- endfor %}
+    from random_pairs
 
 ),
 
 counted as (
 
-    select
-        comparison_name,
-        comparison_level,
-        count(*) as pair_count
-    from levels
-    group by comparison_name, comparison_level
+    {%- for comparison, n in level_counts.items() %}
+        {%- set outer_last = loop.last %}
+        {%- for level in range(n) %}
+            select
+                '{{ comparison }}' as comparison_name,
+                {{ level }} as comparison_level,
+                pairs_{{ comparison }}_{{ level }} as pair_count
+            from level_totals
+            {%- if not (outer_last and loop.last) %}
+                union all
+            {%- endif %}
+        {%- endfor %}
+    {%- endfor %}
 
 ),
 

@@ -14,9 +14,9 @@ nicknames as (
 
 ),
 
-usable as (
+excluded as (
 
-    select * from {{ ref('int_identity__record_usable_keys') }}
+    select * from {{ ref('int_identity__excluded_identifiers') }}
 
 ),
 
@@ -30,12 +30,24 @@ keyed as (
         records.date_of_birth,
         lower(records.city) as city_key,
         lower(records.postcode) as postcode_key,
-        -- Shared mailboxes and placeholder phones say nothing about the person.
-        case when usable.email_hash is not null then split_part(records.email, '@', 1)
+        -- Shared mailboxes and placeholder phones (int_identity__excluded_identifiers) say
+        -- nothing about the person. Read from the exclusions directly rather than from
+        -- int_identity__record_usable_keys, so that matching starts while the graph's
+        -- models are still building.
+        case
+            when records.email_hash is not null and excluded_email.identifier_value is null
+                then split_part(records.email, '@', 1)
         end as email_local,
-        usable.phone_hash
+        case when excluded_phone.identifier_value is null then records.phone_hash end as phone_hash
     from records
-    left join usable on records.record_id = usable.record_id
+    left join excluded as excluded_email
+        on
+            excluded_email.identifier_type = 'email'
+            and records.email_hash = excluded_email.identifier_value
+    left join excluded as excluded_phone
+        on
+            excluded_phone.identifier_type = 'phone'
+            and records.phone_hash = excluded_phone.identifier_value
 
 ),
 

@@ -1,5 +1,5 @@
 -- Per record, the email and phone hash the graph may use (null when absent or excluded as
--- shared): the matching keys and the golden record both read them from here.
+-- shared), for the golden record.
 with
 
 usable as (

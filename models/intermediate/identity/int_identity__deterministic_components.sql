@@ -94,12 +94,13 @@ record_signatures as (
 
 {% else %}
 
+    -- Read again rather than from the edges CTE: a CTE read twice is materialized first.
     scoped_edges as (
 
         select
             node_a,
             node_b
-        from edges
+        from {{ ref('int_identity__deterministic_edges') }}
 
     ),
 

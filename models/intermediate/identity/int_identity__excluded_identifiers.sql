@@ -17,7 +17,9 @@ record_accounts as (
 
 ),
 
--- Records carrying each identifier, per source table and system, in one pass.
+-- Records carrying each identifier, per source table and system, in one pass (for the
+-- records of one CRM system that carry it: one person has one record per system). A record
+-- carries one identifier of each type, so counting rows counts records.
 per_system as (
 
     select
@@ -32,9 +34,7 @@ per_system as (
 
 ),
 
--- How many distinct shop accounts each identifier's records carry, and how many records of
--- one CRM system carry it: one person has one account and one record per system. A record
--- carries one identifier of each type, so counting rows counts records.
+-- How many distinct shop accounts each identifier's records carry: one person has one.
 account_links as (
 
     select

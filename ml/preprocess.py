@@ -11,6 +11,8 @@ The pipeline has three named steps:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -26,6 +28,49 @@ MISSING_CATEGORY = "unknown"
 
 class FeatureError(ValueError):
     """The feature frame cannot be clustered as configured; the message says why."""
+
+
+class NoUsableFeatures(FeatureError):
+    """No configured feature varies: this business has nothing to cluster on (yet)."""
+
+
+def drop_absent_features(
+    frame: pd.DataFrame, config: ClusteringConfig
+) -> tuple[ClusteringConfig, dict[str, str]]:
+    """Leave out the features this business does not have, and say why.
+
+    A configured feature that is missing for every customer, or has one value for everyone
+    (no web events: ``days_since_last_visit`` is the same for all), cannot separate
+    segments. It is dropped from the configuration returned, with the reason, so that an
+    orders-only shop is clustered on its order features. With no usable feature left this
+    raises NoUsableFeatures; a feature absent from the frame is check_features' error.
+    """
+    dropped: dict[str, str] = {}
+    for column in config.feature_columns:
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        numeric = pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
+        if column in config.numeric_features and not numeric and values.notna().any():
+            continue  # a wrong type is a configuration error: check_features says so
+        everyone = f"{len(frame):,} customers"
+        if values.isna().all():
+            dropped[column] = f"missing for all {everyone}"
+        elif values.nunique(dropna=False) == 1:
+            dropped[column] = f"the same value ({values.iloc[0]!r}) for all {everyone}"
+    if not dropped:
+        return config, {}
+    if len(dropped) == len(config.feature_columns):
+        reasons = "; ".join(f"{name}: {why}" for name, why in dropped.items())
+        raise NoUsableFeatures(f"no configured feature varies ({reasons})")
+    keep = lambda names: tuple(n for n in names if n not in dropped)  # noqa: E731
+    narrowed = replace(
+        config,
+        log_features=keep(config.log_features),
+        linear_features=keep(config.linear_features),
+        categorical_features=keep(config.categorical_features),
+    )
+    return narrowed, dropped
 
 
 def check_features(frame: pd.DataFrame, config: ClusteringConfig) -> None:

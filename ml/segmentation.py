@@ -30,6 +30,7 @@ from ml.preprocess import (
     build_pipeline,
     categorical_frame,
     check_features,
+    drop_absent_features,
     prepared_names,
 )
 from ml.profiles import describe, name_segments, reason_codes
@@ -155,7 +156,7 @@ def fit_segmentation(
     previous: PreviousRun | None = None,
     now: datetime | None = None,
 ) -> SegmentationResult:
-    config = config or ClusteringConfig()
+    config, dropped = drop_absent_features(features, config or ClusteringConfig())
     check_features(features, config)
     n = len(features)
     needed = _min_customers(config, previous)
@@ -353,6 +354,7 @@ def fit_segmentation(
         "fit_rows": len(x_train),
         "unassigned_rows": int(unassigned.sum()),
         "features": json.dumps(config.feature_columns),
+        "dropped_features": json.dumps(dropped),
         "config": json.dumps(config.as_dict(), default=list),
         "data_fingerprint": fp,
         "previous_run_id": previous.run_id if previous else None,
@@ -520,7 +522,10 @@ def _projection_sample(x_fit, model: SegmentationModel, ids, rng, size: int = 30
     pos = _sample(len(x_fit), size, rng)
     x = x_fit[pos]
     lab, _ = model.predict_labels(x)
-    xy = PCA(2, random_state=model.config.random_state).fit_transform(x)
+    dims = min(2, x.shape[1])
+    xy = PCA(dims, random_state=model.config.random_state).fit_transform(x)
+    if dims == 1:  # one feature left (the rest absent in this business): a strip plot
+        xy = np.column_stack([xy[:, 0], np.zeros(len(xy))])
     return pd.DataFrame(
         {"x": xy[:, 0], "y": xy[:, 1], "segment_id": np.where(lab < 0, UNASSIGNED_ID, ids[lab])}
     )

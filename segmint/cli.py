@@ -137,9 +137,22 @@ def validate(
     docs: Annotated[
         Path | None, typer.Option(help="Data Docs folder (default: SEGMINT_DATA_DOCS_DIR).")
     ] = None,
+    accept: Annotated[
+        bool,
+        typer.Option(
+            "--accept",
+            help="Record this run's distributions as the new normal (baseline), "
+            "after a change in the business you have checked.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the Great Expectations suites of expectations/; exits 1 on a blocking failure."""
+    """Run the Great Expectations suites of expectations/; exits 1 on a blocking failure.
+
+    Thresholds, tolerances and severities: expectations/thresholds.yml.
+    """
     config.export_environment()
+    from rich.markup import escape
+
     from segmint.quality.suites import SuiteError, load_suites
     from segmint.quality.validate import DOCS_DIR
     from segmint.quality.validate import validate as run_suites
@@ -162,22 +175,25 @@ def validate(
             raise typer.Exit(2)
         suites = [x for x in suites if x.name in suite]
     docs_dir = docs or DOCS_DIR
-    results = run_suites(path, suites, docs_dir=docs_dir)
+    results = run_suites(path, suites, docs_dir=docs_dir, accept=accept)
     table = Table(title=f"Quality gates on {path}")
-    for col in ("suite", "relation", "expectations", "blocking failed", "warnings"):
-        table.add_column(col, justify="right" if col in ("expectations",) else "left")
+    for col in ("suite", "relation", "rows", "expectations", "blocking failed", "warnings"):
+        table.add_column(col, justify="right" if col in ("rows", "expectations") else "left")
     for r in results:
         status = "[red]" + str(len(r.blocking_failures)) + "[/red]" if r.blocking_failures else "0"
+        checked = r.skipped or str(len(r.outcomes))
         table.add_row(
-            r.suite.name, r.suite.relation, str(len(r.outcomes)), status, str(len(r.warnings))
+            r.suite.name, r.suite.relation, str(r.rows), checked, status, str(len(r.warnings))
         )
     console.print(table)
     for r in results:
         for o in r.blocking_failures:
-            console.print(f"[red]BLOCKING[/red] {o.describe()}")
+            console.print(f"[red]BLOCKING[/red] {escape(o.describe())}")
         for o in r.warnings:
-            console.print(f"[yellow]warning[/yellow] {o.describe()}")
+            console.print(f"[yellow]warning[/yellow] {escape(o.describe())}")
     console.print(f"Data Docs: {docs_dir / 'index.html'}")
+    if accept:
+        console.print("accepted: this run's distributions are now part of the baseline")
     _exit(1 if any(r.blocking_failures for r in results) else 0)
 
 
@@ -503,6 +519,45 @@ def ui(
 
 evaluate_app = typer.Typer(help="Measure the pipeline against known truth.", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate")
+
+
+convert_app = typer.Typer(
+    help="Turn a public reference dataset into landing files (segmint/datasets.py).",
+    no_args_is_help=True,
+)
+app.add_typer(convert_app, name="convert")
+
+
+@convert_app.command("cdnow")
+def convert_cdnow(
+    path: Annotated[Path, typer.Argument(help="The CDNOW purchase file (whitespace-separated).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Landing folder (default: SEGMINT_LANDING_DIR).")
+    ] = None,
+) -> None:
+    """CDNOW purchases as orders only (no CRM, events, tickets or consent)."""
+    from segmint.datasets import landing_from_cdnow
+
+    folder = out or config.settings().landing_dir
+    rows = landing_from_cdnow(path, folder)
+    console.print(f"{rows:,} orders -> {folder / 'orders.csv'}")
+
+
+@convert_app.command("febrl")
+def convert_febrl(
+    paths: Annotated[list[Path], typer.Argument(help="FEBRL CSV files, one source system each.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Landing folder (default: SEGMINT_LANDING_DIR).")
+    ] = None,
+) -> None:
+    """FEBRL person records as CRM contacts only (without soc_sec_id), with truth/."""
+    from segmint.datasets import landing_from_febrl
+
+    folder = out or config.settings().landing_dir
+    rows = landing_from_febrl(paths, folder)
+    console.print(
+        f"{rows:,} contacts -> {folder / 'crm_contacts.csv'} (truth in {folder / 'truth'})"
+    )
 
 
 @evaluate_app.command("identity")

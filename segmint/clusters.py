@@ -19,6 +19,7 @@ import pandas as pd
 
 from ml.config import ClusteringConfig
 from ml.plots import write_plots
+from ml.preprocess import NoUsableFeatures
 from ml.segmentation import SegmentationResult, fit_segmentation
 from ml.stability import PreviousRun
 from segmint import tables
@@ -49,6 +50,7 @@ TABLES = {
         fit_rows bigint not null,
         unassigned_rows bigint not null,
         features varchar not null,
+        dropped_features varchar,
         config varchar not null,
         data_fingerprint varchar not null,
         previous_run_id varchar,
@@ -99,6 +101,10 @@ TABLES = {
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     tables.ensure_tables(con, "ml", TABLES)
+    # Warehouses made before features could be dropped gain the column.
+    con.execute(
+        "alter table ml.segmentation_runs add column if not exists dropped_features varchar"
+    )
 
 
 def read_features(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -183,9 +189,10 @@ def write_result(
 
 @dataclass
 class ClusteringReport:
-    result: SegmentationResult
-    model_path: Path
+    result: SegmentationResult | None
+    model_path: Path | None
     plots: dict[str, Path]
+    skipped: str | None = None  # why nothing was clustered (no feature varies)
 
 
 def run_clustering(
@@ -196,7 +203,14 @@ def run_clustering(
     with duckdb.connect(str(duckdb_path)) as con:
         features = read_features(con)
         previous = previous_run(con)
-        result = fit_segmentation(features, config, previous)
+        try:
+            result = fit_segmentation(features, config, previous)
+        except NoUsableFeatures as exc:
+            # A business with nothing to cluster on (a CRM export alone): no clusters,
+            # not a failure; earlier clusters would describe data that no longer varies.
+            ensure_tables(con)
+            con.execute("delete from ml.customer_clusters")
+            return ClusteringReport(None, None, {}, skipped=str(exc))
         folder = artifacts_dir / result.run["run_id"]
         model_path = result.model.save(folder / "model.joblib")
         plots = write_plots(result, folder)

@@ -172,13 +172,25 @@ def _parse(table: str, schema: dict[str, Any]) -> Contract:
     return Contract(table, schema["description"], schema, tuple(columns))
 
 
+def _with_seed_enums(schema: dict[str, Any]) -> dict[str, Any]:
+    """A property's ``x-enum-from-seed: {seed, column}`` becomes its ``enum``, read from the
+    seed CSV: the one list of values the warehouse and the quality gates use too."""
+    from segmint.reference import seed_values
+
+    for prop in schema["properties"].values():
+        source = prop.get("x-enum-from-seed")
+        if source:
+            prop["enum"] = list(seed_values(source["seed"], source["column"]))
+    return schema
+
+
 @cache
 def contracts() -> dict[str, Contract]:
     """All contracts, keyed by raw table name, in load order."""
     found = {}
     for table in TABLES:
         path = CONTRACT_DIR / f"{table}.schema.json"
-        schema = json.loads(path.read_text())
+        schema = _with_seed_enums(json.loads(path.read_text()))
         jsonschema.Draft7Validator.check_schema(schema)
         found[table] = _parse(table, schema)
     return found

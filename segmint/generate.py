@@ -35,6 +35,7 @@ from faker.providers.address.en_US import Provider as _Address
 from faker.providers.person.en_US import Provider as _Person
 
 from segmint.contracts import TABLES, contracts
+from segmint.reference import consent_purposes
 
 CHUNK_PERSONS = 20_000
 FORMATS = ("parquet", "csv", "jsonl")
@@ -168,7 +169,7 @@ TICKET_TEXT = {
         ("Happy with my purchase", "Wonderful quality, excellent support. I am very happy."),
     ],
 }
-CONSENT_PURPOSES = ("email_marketing", "sms_marketing", "personalization", "analytics")
+CONSENT_PURPOSES = consent_purposes()  # seeds/consent_purposes.csv
 CONSENT_GRANT = np.array([0.7, 0.3, 0.6, 0.8])
 PLACEHOLDER_PHONES = np.array(["0000000000", "1234567890", "+1 555 555 5555"])
 

@@ -82,6 +82,11 @@ STAGE_SELECTIONS = {
 }
 
 
+# dbt unit tests check the SQL logic on fixed inputs, not the data: they run in `make test`
+# and CI (tests/orchestration/test_pipeline.py), not in every production run.
+UNIT_TESTS_EXCLUDED = ["build", "--exclude-resource-type", "unit_test"]
+
+
 def _stage(stage: str):
     select, exclude = STAGE_SELECTIONS[stage]
 
@@ -94,9 +99,9 @@ def _stage(stage: str):
         exclude=exclude,
     )
     def _assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from dbt.cli(UNIT_TESTS_EXCLUDED, context=context).stream()
 
-    _assets.__doc__ = f"`dbt build` of the {stage} step: its nodes and their tests."
+    _assets.__doc__ = f"`dbt build` of the {stage} step: its nodes and their data tests."
     return _assets
 
 

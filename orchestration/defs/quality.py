@@ -17,20 +17,23 @@ from segmint.quality.validate import DOCS_DIR, SuiteResult, validate
 
 def _metadata(result: SuiteResult) -> dict[str, dg.MetadataValue]:
     rows = [
-        "| expectation | severity | passed | observed | unexpected | sample |",
-        "|---|---|---|---|---|---|",
+        "| expectation | kind | severity | passed | observed | unexpected | baseline | sample |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for o in result.outcomes:
         observed = "" if o.observed_value is None else str(o.observed_value)[:60]
         unexpected = "" if o.unexpected_count is None else str(o.unexpected_count)
         sample = ", ".join(str(v) for v in o.sample)[:120].replace("|", "/")
         mark = "yes" if o.success else "**NO**"
+        note = (o.note or "")[:80]
         rows.append(
-            f"| {o.expectation} | {o.severity} | {mark} | {observed} | {unexpected} | {sample} |"
+            f"| {o.expectation} | {o.kind} | {o.severity} | {mark} | {observed} | {unexpected} "
+            f"| {note} | {sample} |"
         )
     failed = [o for o in result.outcomes if not o.success]
     return {
         "relation": dg.MetadataValue.text(result.suite.relation),
+        "rows": dg.MetadataValue.int(result.rows or 0),
         "expectations": dg.MetadataValue.md("\n".join(rows)),
         "failed": _json(
             [
@@ -64,6 +67,16 @@ def _check_for(suite: Suite) -> dg.AssetChecksDefinition:
     )
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         (result,) = validate(warehouse.duckdb, [suite], docs_dir=DOCS_DIR)
+        if result.skipped:
+            return dg.AssetCheckResult(
+                passed=True,
+                description=f"{suite.relation}: {result.skipped} (the source has never had rows)",
+                metadata={
+                    "relation": dg.MetadataValue.text(suite.relation),
+                    "rows": dg.MetadataValue.int(0),
+                    "skipped": dg.MetadataValue.text(result.skipped),
+                },
+            )
         if result.blocking_failures:
             names = "; ".join(o.describe() for o in result.blocking_failures)
             return dg.AssetCheckResult(

@@ -1,11 +1,20 @@
 """Run the suites in the warehouse with Great Expectations, through SQL.
 
-Each suite validates ``select * from <relation>`` as a GX query asset on a SQLAlchemy
-connection to the warehouse (DuckDB here; the same suites would run on Snowflake through its
-SQLAlchemy URL). Results come back per expectation with the severity, observed value,
-unexpected count and a sample of failing rows (their keys and values). Observed values are
-kept in ``quality.expectation_observations`` so the next run can bound row counts and means
-against this one. GX Data Docs are written to a folder when asked.
+Each suite validates ``select * from <relation>`` (and, for expectations with
+``meta.query``, that derived table) as a GX query asset on a SQLAlchemy connection to the
+warehouse. Results come back per expectation with the severity, observed value,
+unexpected count and a sample of failing rows (their keys and values).
+
+Run-dependent bounds are resolved before GX sees an expectation:
+
+- distribution expectations are bounded by a band around the baseline, the values the
+  expectation observed in its last passing runs (``quality.expectation_observations``);
+  with too short a history the value is only recorded;
+- timestamps marked ``not_after_now`` are bounded by now plus the tolerance.
+
+A suite whose relation is empty, and has never had rows, is skipped visibly: the source is
+absent, which is normal. A relation that had rows and is now empty is a volume drop, and
+its row-count expectation fails. GX Data Docs are written to a folder when asked.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import gc
 import json
 import logging
 import os
+import statistics
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,11 +34,13 @@ import duckdb
 
 from segmint.config import PROJECT_DIR
 from segmint.quality import gx_duckdb
-from segmint.quality.suites import ExpectationSpec, Suite, load_suites
+from segmint.quality.suites import Baseline, ExpectationSpec, Suite, load_suites
 
 DOCS_DIR = Path(os.environ.get("SEGMINT_DATA_DOCS_DIR", PROJECT_DIR / "data_docs"))
 OBSERVATIONS = "quality.expectation_observations"
+ROWS = "__rows__"  # the observation that records a relation's row count at every run
 SAMPLE_SIZE = 5
+SKIPPED_EMPTY = "source empty: skipped"
 
 
 @dataclass
@@ -38,15 +50,19 @@ class Outcome:
     expectation: str
     severity: str
     success: bool
+    kind: str = "invariant"
     observed_value: Any = None
+    metric_value: float | None = None
     unexpected_count: int | None = None
     unexpected_percent: float | None = None
     sample: list[Any] = field(default_factory=list)
     kwargs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    note: str | None = None
+    values_from: str | None = None
 
     def describe(self) -> str:
-        parts = [f"{self.relation}: {self.expectation} [{self.severity}]"]
+        parts = [f"{self.relation}: {self.expectation} [{self.severity}, {self.kind}]"]
         if self.error:
             parts.append(f"error: {self.error}")
         if self.observed_value is not None:
@@ -54,9 +70,18 @@ class Outcome:
         if self.unexpected_count:
             pct = f" ({self.unexpected_percent:.1f}%)" if self.unexpected_percent else ""
             parts.append(f"{self.unexpected_count} unexpected{pct}")
-        bounds = {k: v for k, v in self.kwargs.items() if k not in ("column", "result_format")}
+        bounds = {
+            k: v
+            for k, v in self.kwargs.items()
+            if k not in ("column", "result_format", "unexpected_rows_query")
+            and not (k == "value_set" and self.values_from)
+        }
         if bounds:
             parts.append(f"expected {json.dumps(bounds, default=str)}")
+        if self.values_from:
+            parts.append(f"allowed values come from {self.values_from}: add the value there")
+        if self.note:
+            parts.append(self.note)
         if self.sample:
             parts.append(f"e.g. {json.dumps(self.sample[:SAMPLE_SIZE], default=str)}")
         return "; ".join(parts)
@@ -66,6 +91,8 @@ class Outcome:
 class SuiteResult:
     suite: Suite
     outcomes: list[Outcome]
+    rows: int | None = None
+    skipped: str | None = None
 
     @property
     def blocking_failures(self) -> list[Outcome]:
@@ -81,44 +108,116 @@ class SuiteResult:
 
 
 # ---------------------------------------------------------------------------------------
-# Bounds that depend on the run
+# History and bounds that depend on the run
 
 
-def _previous_values(duckdb_path: Path, suite: str) -> dict[str, float]:
-    """Last value observed when each expectation of the suite passed."""
-    if not duckdb_path.exists():
-        return {}
-    with duckdb.connect(str(duckdb_path), read_only=True) as con:
-        exists = con.execute(
+@dataclass(frozen=True)
+class History:
+    """What earlier runs observed for one suite: accepted values per expectation, rows."""
+
+    values: dict[str, list[float]] = field(default_factory=dict)  # newest first
+    rows: list[float] = field(default_factory=list)  # the relation's rows, newest first
+
+    @property
+    def ever_had_rows(self) -> bool:
+        return any(r > 0 for r in self.rows)
+
+
+def _has_observations(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(
+        con.execute(
             "select count(*) from information_schema.tables "
             "where table_schema = 'quality' and table_name = 'expectation_observations'"
         ).fetchall()[0][0]
-        if not exists:
-            return {}
-        rows = con.execute(
-            f"""
-            select expectation, observed_value from {OBSERVATIONS}
-            where suite = ? and success and observed_value is not null
-            qualify row_number() over (partition by expectation order by observed_at desc) = 1
-            """,
-            [suite],
-        ).fetchall()
-    return dict(rows)
+    )
+
+
+def _history(con: duckdb.DuckDBPyConnection, suite: Suite) -> History:
+    if not _has_observations(con):
+        return History()
+    columns = {r[0] for r in con.execute(f"describe {OBSERVATIONS}").fetchall()}
+    accepted = "coalesce(accepted, success)" if "accepted" in columns else "success"
+    rows = con.execute(
+        f"""
+        select expectation, observed_value from {OBSERVATIONS}
+        where suite = ? and {accepted} and observed_value is not null
+        qualify row_number() over (partition by expectation order by observed_at desc) <= ?
+        order by expectation, observed_at desc
+        """,
+        [suite.name, suite.baseline.runs],
+    ).fetchall()
+    values: dict[str, list[float]] = {}
+    for expectation, value in rows:
+        values.setdefault(expectation, []).append(value)
+    return History(values=values, rows=values.pop(ROWS, []))
+
+
+def _row_count(con: duckdb.DuckDBPyConnection, relation: str) -> int | None:
+    """Rows of the relation; None when it does not exist."""
+    schema, _, name = relation.rpartition(".")
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema or "main", name],
+    ).fetchall()[0][0]
+    if not exists:
+        return None
+    return con.execute(f"select count(*) from {relation}").fetchall()[0][0]
+
+
+def band(
+    history: list[float], tolerance: dict[str, float], mad_multiplier: float
+) -> tuple[float | None, float | None]:
+    """(low, high) around the history's median; None is unbounded on that side.
+
+    The tolerance sets the band (ratios of the median, or absolute changes of a share);
+    the band is at least ``mad_multiplier`` robust standard deviations wide, so a metric
+    that has always moved a lot is not flagged for moving as much again.
+    """
+    median = statistics.median(history)
+    spread = mad_multiplier * 1.4826 * statistics.median(abs(v - median) for v in history)
+    low = high = None
+    if "min_ratio" in tolerance:
+        low = median * tolerance["min_ratio"]
+    if "max_ratio" in tolerance and median > 0:  # from zero, any growth is new, not drift
+        high = median * tolerance["max_ratio"]
+    if "max_change" in tolerance:
+        low, high = median - tolerance["max_change"], median + tolerance["max_change"]
+    if "max_increase" in tolerance:
+        high = median + tolerance["max_increase"]
+    if low is not None and high is not None and low > high:  # ratios of a negative median
+        low, high = high, low
+    if low is not None:
+        low = min(low, median - spread)
+    if high is not None:
+        high = max(high, median + spread)
+    return low, high
 
 
 def resolve_kwargs(
-    spec: ExpectationSpec, previous: dict[str, float], now: datetime
-) -> dict[str, Any]:
+    spec: ExpectationSpec, history: list[float], now: datetime, baseline: Baseline | None = None
+) -> tuple[dict[str, Any], str | None]:
+    """GX kwargs with the run-dependent bounds, and a note on the baseline used."""
+    baseline = baseline or Baseline()
     kwargs = dict(spec.kwargs)
-    ratios = spec.meta.get("previous_run")
-    if ratios and spec.label in previous:
-        base = previous[spec.label]
-        if "min_ratio" in ratios:
-            kwargs["min_value"] = max(
-                kwargs.get("min_value", float("-inf")), base * ratios["min_ratio"]
+    note = None
+    if spec.kind == "distribution":
+        if len(history) < max(baseline.min_runs, 1):
+            note = f"no baseline yet ({len(history)} earlier runs): value recorded, not checked"
+            if spec.metric == "null_share":
+                kwargs["mostly"] = 0.0
+        else:
+            low, high = band(history, spec.tolerance, baseline.mad_multiplier)
+            if spec.metric == "null_share":
+                kwargs["mostly"] = 1.0 - min(1.0, high) if high is not None else 0.0
+            else:
+                if low is not None:
+                    kwargs["min_value"] = max(kwargs.get("min_value", float("-inf")), low)
+                if high is not None:
+                    kwargs["max_value"] = high
+            note = (
+                f"baseline: median {statistics.median(history):.6g} "
+                f"of the last {len(history)} passing runs"
             )
-        if "max_ratio" in ratios:
-            kwargs["max_value"] = base * ratios["max_ratio"]
     days = spec.meta.get("not_after_now_days")
     if days is not None:
         kwargs["max_value"] = (now + timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%S")
@@ -127,7 +226,7 @@ def resolve_kwargs(
             kwargs["unexpected_rows_query"] = kwargs["unexpected_rows_query"].replace(
                 "{" + name + "}", str(value)
             )
-    return kwargs
+    return kwargs, note
 
 
 # ---------------------------------------------------------------------------------------
@@ -137,10 +236,21 @@ def resolve_kwargs(
 def _expectation(spec: ExpectationSpec, kwargs: dict[str, Any]):
     from great_expectations.expectations.registry import get_expectation_impl
 
-    return get_expectation_impl(spec.type)(**kwargs, meta={**spec.meta, "label": spec.label})
+    meta = {k: v for k, v in spec.meta.items() if k != "query"}
+    return get_expectation_impl(spec.type)(
+        **kwargs, meta={**meta, "severity": spec.severity, "label": spec.label}
+    )
 
 
-def _outcome(suite: Suite, spec: ExpectationSpec, kwargs: dict, result) -> Outcome:
+def _metric_value(spec: ExpectationSpec, res: dict[str, Any]) -> float | None:
+    """The value a distribution expectation is baselined on."""
+    if spec.metric == "null_share":
+        total = res.get("element_count")
+        return (res.get("unexpected_count") or 0) / total if total else None
+    return _as_float(res.get("observed_value"))
+
+
+def _outcome(suite: Suite, spec: ExpectationSpec, kwargs: dict, result, note) -> Outcome:
     res = result.result or {}
     info = result.exception_info or {}
     error = None
@@ -160,18 +270,25 @@ def _outcome(suite: Suite, spec: ExpectationSpec, kwargs: dict, result) -> Outco
     unexpected = res.get("unexpected_count")
     if spec.type == "unexpected_rows_expectation":
         unexpected = observed
+    metric = _metric_value(spec, res) if spec.kind == "distribution" else _as_float(observed)
+    if spec.metric == "null_share" and metric is not None:
+        observed = f"null share {metric:.3f}"
     return Outcome(
         suite=suite.name,
         relation=suite.relation,
         expectation=spec.label,
         severity=spec.severity,
         success=bool(result.success) and error is None,
+        kind=spec.kind,
         observed_value=observed,
+        metric_value=metric,
         unexpected_count=unexpected,
         unexpected_percent=res.get("unexpected_percent"),
         sample=sample,
         kwargs=kwargs,
         error=error,
+        note=note,
+        values_from=spec.meta.get("values_from"),
     )
 
 
@@ -181,8 +298,13 @@ def validate(
     docs_dir: Path | None = None,
     now: datetime | None = None,
     record: bool = True,
+    accept: bool = False,
 ) -> list[SuiteResult]:
-    """Validate the suites against the warehouse; record observations; build Data Docs."""
+    """Validate the suites against the warehouse; record observations; build Data Docs.
+
+    ``accept`` records this run's distribution values as a passing baseline whatever their
+    verdict: how a user accepts a change in the business as the new normal.
+    """
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -190,8 +312,18 @@ def validate(
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     suites = load_suites() if suites is None else suites
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    # Read history before GX opens its own (read-only) connection to the file.
-    history = {s.name: _previous_values(duckdb_path, s.name) for s in suites}
+    # Read history and volumes before GX opens its own (read-only) connection to the file.
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        histories = {s.name: _history(con, s) for s in suites}
+        volumes = {s.name: _row_count(con, s.relation) for s in suites}
+    results: list[SuiteResult] = []
+    to_run = []
+    for suite in suites:
+        rows = volumes[suite.name]
+        if not rows and not histories[suite.name].ever_had_rows:
+            results.append(SuiteResult(suite, [], rows=rows or 0, skipped=SKIPPED_EMPTY))
+        else:
+            to_run.append(suite)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     if docs_dir is not None:
@@ -211,62 +343,88 @@ def validate(
         connection_string=f"duckdb:///{Path(duckdb_path).resolve()}",
         kwargs={"connect_args": {"read_only": True}},
     )
-    results: list[SuiteResult] = []
     try:
-        for suite in suites:
-            previous = history[suite.name]
-            resolved = [(spec, resolve_kwargs(spec, previous, now)) for spec in suite.expectations]
-            gx_suite = context.suites.add(
-                gx.ExpectationSuite(
-                    name=suite.name,
-                    expectations=[_expectation(spec, kw) for spec, kw in resolved],
-                    meta={"relation": suite.relation, "description": suite.description},
+        for suite in to_run:
+            history = histories[suite.name]
+            resolved = {
+                spec.label: (spec, *resolve_kwargs(spec, history.values.get(spec.label, []),
+                                                   now, suite.baseline))
+                for spec in suite.expectations
+            }  # fmt: skip
+            by_label = {}
+            groups: dict[str | None, list[ExpectationSpec]] = {}
+            for spec in suite.expectations:
+                groups.setdefault(spec.query, []).append(spec)
+            for n, (query, specs) in enumerate(groups.items()):
+                name = suite.name if n == 0 else f"{suite.name}__{n}"
+                sql = (query or "select * from {relation}").replace("{relation}", suite.relation)
+                gx_suite = context.suites.add(
+                    gx.ExpectationSuite(
+                        name=name,
+                        expectations=[_expectation(s, resolved[s.label][1]) for s in specs],
+                        meta={"relation": suite.relation, "description": suite.description},
+                    )
                 )
-            )
-            asset = source.add_query_asset(name=suite.name, query=f"select * from {suite.relation}")
-            definition = context.validation_definitions.add(
-                gx.ValidationDefinition(
-                    name=suite.name,
-                    data=asset.add_batch_definition_whole_table("all"),
-                    suite=gx_suite,
+                asset = source.add_query_asset(name=name, query=sql)
+                definition = context.validation_definitions.add(
+                    gx.ValidationDefinition(
+                        name=name,
+                        data=asset.add_batch_definition_whole_table("all"),
+                        suite=gx_suite,
+                    )
                 )
-            )
-            result_format: dict[str, Any] = {
-                "result_format": "SUMMARY",
-                "partial_unexpected_count": SAMPLE_SIZE,
-            }
-            if suite.key:
-                result_format["unexpected_index_column_names"] = [suite.key]
-            actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if docs_dir else []
-            checkpoint = context.checkpoints.add(
-                gx.Checkpoint(
-                    name=f"{suite.name}_checkpoint",
-                    validation_definitions=[definition],
-                    actions=actions,
-                    result_format=result_format,
+                result_format: dict[str, Any] = {
+                    "result_format": "SUMMARY",
+                    "partial_unexpected_count": SAMPLE_SIZE,
+                }
+                if suite.key and query is None:
+                    result_format["unexpected_index_column_names"] = [suite.key]
+                actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if docs_dir else []
+                checkpoint = context.checkpoints.add(
+                    gx.Checkpoint(
+                        name=f"{name}_checkpoint",
+                        validation_definitions=[definition],
+                        actions=actions,
+                        result_format=result_format,
+                    )
                 )
-            )
-            run = checkpoint.run()
-            (validation,) = run.run_results.values()
-            by_label = {r.expectation_config.meta.get("label"): r for r in validation.results}
-            outcomes = [_outcome(suite, spec, kw, by_label[spec.label]) for spec, kw in resolved]
-            results.append(SuiteResult(suite, outcomes))
+                (validation,) = checkpoint.run().run_results.values()
+                by_label.update(
+                    {r.expectation_config.meta.get("label"): r for r in validation.results}
+                )
+            outcomes = [
+                _outcome(suite, spec, kwargs, by_label[label], note)
+                for label, (spec, kwargs, note) in resolved.items()
+            ]
+            for o in outcomes:
+                if o.kind == "distribution" and o.metric_value is None and o.error is None:
+                    # No value at all (a feature this business lacks): nothing to compare
+                    # unless the baseline had one, in which case the values vanished.
+                    o.success = not history.values.get(o.expectation)
+                    o.note = "no value in this run" + (
+                        "" if o.success else "; the baseline had one"
+                    )
+            results.append(SuiteResult(suite, outcomes, rows=volumes[suite.name]))
     finally:
         gx_duckdb.close(source)
         del source, context
         gc.collect()
+    order = {s.name: i for i, s in enumerate(suites)}
+    results.sort(key=lambda r: order[r.suite.name])
     if record:
-        _record(duckdb_path, results, now)
+        _record(duckdb_path, results, now, accept)
     return results
 
 
-def _record(duckdb_path: Path, results: list[SuiteResult], now: datetime) -> None:
+def _record(duckdb_path: Path, results: list[SuiteResult], now: datetime, accept: bool) -> None:
+    """Append this run's observations; ``accepted`` ones form later baselines."""
     run_id = uuid.uuid4().hex
-    rows = [
-        (o.suite, o.expectation, _as_float(o.observed_value), o.success, run_id, now)
-        for r in results
-        for o in r.outcomes
-    ]
+    rows = []
+    for r in results:
+        rows.append((r.suite.name, ROWS, float(r.rows or 0), True, True, run_id, now))
+        for o in r.outcomes:
+            accepted = o.success or o.severity == "warning" or (accept and o.error is None)
+            rows.append((o.suite, o.expectation, o.metric_value, o.success, accepted, run_id, now))
     with duckdb.connect(str(duckdb_path)) as con:
         con.execute("create schema if not exists quality")
         con.execute(
@@ -277,7 +435,13 @@ def _record(duckdb_path: Path, results: list[SuiteResult], now: datetime) -> Non
             )
             """
         )
-        con.executemany(f"insert into {OBSERVATIONS} values (?, ?, ?, ?, ?, ?)", rows)
+        con.execute(f"alter table {OBSERVATIONS} add column if not exists accepted boolean")
+        con.executemany(
+            f"insert into {OBSERVATIONS} "
+            "(suite, expectation, observed_value, success, accepted, run_id, observed_at) "
+            "values (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
 
 
 def _as_float(value: Any) -> float | None:

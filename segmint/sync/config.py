@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from segmint.config import PROJECT_DIR
+from segmint.reference import consent_purposes
 
 DESTINATIONS_FILE = PROJECT_DIR / "models" / "marts" / "activation" / "_destinations.yml"
 MAX_BATCH = {"hubspot": 100, "salesforce": 200, "webhook": 1000, "file": 1_000_000}
@@ -28,7 +29,7 @@ class Destination(BaseModel):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     type: Literal["hubspot", "salesforce", "webhook", "file"]
-    consent_purpose: Literal["email_marketing", "sms_marketing", "personalization", "analytics"]
+    consent_purpose: str  # one of seeds/consent_purposes.csv (checked below)
     crm_system: Literal["hubspot", "salesforce"] | None = None
     create_missing: bool = True
     tag_prefix: str = Field("segmint_", pattern=r"^[a-z][a-z0-9_]*$")
@@ -52,6 +53,12 @@ class Destination(BaseModel):
 
     @model_validator(mode="after")
     def _limits(self) -> Destination:
+        purposes = consent_purposes()
+        if self.consent_purpose not in purposes:
+            raise ValueError(
+                f"consent_purpose {self.consent_purpose!r} is not one of {', '.join(purposes)} "
+                "(seeds/consent_purposes.csv)"
+            )
         cap = MAX_BATCH[self.type]
         if self.batch_size > cap:
             raise ValueError(f"batch_size {self.batch_size} exceeds the {self.type} API's {cap}")

@@ -523,12 +523,18 @@ def seed_from_landing(landing_dir, foreign_tag_every: int = 10) -> dict:
     if not paths:
         return {"hubspot": [], "salesforce": []}
     readers = {".parquet": "read_parquet", ".csv": "read_csv", ".jsonl": "read_json"}
-    selects = [
-        f"select cast(source_system as varchar) as s, cast(contact_id as varchar) as i, "
-        f"cast(email as varchar) as e from {readers[Path(p).suffix]}('{p}'"
-        + (", all_varchar = true)" if p.endswith(".csv") else ")")
-        for p in paths
-    ]
+    selects = []
+    for p in paths:
+        source = f"{readers[Path(p).suffix]}('{p}'" + (
+            ", all_varchar = true)" if p.endswith(".csv") else ")"
+        )
+        # The contract makes email optional: a CRM export may have no email column at all.
+        columns = {row[0] for row in duckdb.sql(f"describe select * from {source}").fetchall()}
+        email = "cast(email as varchar)" if "email" in columns else "cast(null as varchar)"
+        selects.append(
+            f"select cast(source_system as varchar) as s, cast(contact_id as varchar) as i, "
+            f"{email} as e from {source}"
+        )
     rows = duckdb.sql(
         "select s, i, any_value(e) from (" + " union all ".join(selects) + ") "
         "where s in ('hubspot', 'salesforce') and i is not null group by 1, 2 order by 1, 2"

@@ -1,5 +1,6 @@
 """The clustering library on small frames: k recovery, stable ids, determinism, edge cases."""
 
+import json
 from datetime import UTC, datetime
 
 import numpy as np
@@ -230,9 +231,8 @@ def test_plots_are_png_files(tmp_path):
     ("change", "message"),
     [
         (lambda f: f.head(3), "too few to cluster"),
-        (lambda f: f.assign(visits=2.0), "'visits' is constant"),
+        (lambda f: f.assign(visits=2.0, spend=np.nan, share=0.5), "no configured feature"),
         (lambda f: f.drop(columns="share"), "missing feature columns: share"),
-        (lambda f: f.assign(spend=np.nan), "'spend' is missing for all"),
         (lambda f: f.assign(spend="x"), "'spend' is not numeric"),
         (lambda f: pd.concat([f, f.head(1)]), "duplicate customer_id"),
     ],
@@ -241,6 +241,21 @@ def test_clear_errors(change, message):
     frame, _ = blobs(n=200)
     with pytest.raises(FeatureError, match=message):
         fit_segmentation(change(frame), config(k_min=3, k_max=4))
+
+
+def test_features_the_business_lacks_are_left_out_and_recorded():
+    frame, truth = blobs(centers=4)
+    lacking = frame.assign(visits=0.0, spend=np.nan)  # no events, no orders
+    with_share = lacking.assign(share=frame["share"])
+    result = fit_segmentation(with_share, config(k=4))
+    assert json.loads(result.run["features"]) == ["share"]
+    dropped = json.loads(result.run["dropped_features"])
+    assert set(dropped) == {"visits", "spend"}
+    assert "missing for all 1,200" in dropped["spend"] and "same value" in dropped["visits"]
+    # A business with every feature: nothing dropped, the same result as before.
+    full = fit_segmentation(frame, config(k=4))
+    assert json.loads(full.run["dropped_features"]) == {}
+    assert adjusted_rand_score(truth, full.assignments["segment_id"]) > 0.99
 
 
 def test_configuration_errors():

@@ -84,6 +84,17 @@ def built(clean_landing, tmp_path_factory, crm):
     return result, duckdb_path
 
 
+def test_dbt_unit_tests_pass_on_the_built_warehouse(built, tmp_path):
+    """Production runs skip dbt's unit tests (logic on fixed inputs); they run here, all."""
+    _, path = built
+    from tests.warehouse.helpers import dbt
+
+    result = dbt(path, tmp_path / "target", "test", "--select", "test_type:unit")
+    assert result.returncode == 0, result.stdout[-3000:]
+    passed = [line for line in result.stdout.splitlines() if "PASS=" in line]
+    assert passed and "ERROR=0" in passed[-1] and "PASS=0 " not in passed[-1], passed
+
+
 def test_whole_graph_materializes_with_every_check_run(built):
     result, _ = built
     summary = summarize(result)

@@ -1,4 +1,5 @@
 import shutil
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -54,3 +55,28 @@ def test_generate_refuses_bad_options(tmp_path):
                                  "--format", "xlsx"])  # fmt: skip
     assert result.exit_code == 2
     assert "format must be one of" in result.output
+
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def test_convert_public_datasets_then_load_every_row(tmp_path, monkeypatch):
+    """CDNOW and FEBRL (tests/data) become landing files the contract accepts, row for row."""
+    monkeypatch.setenv("SEGMINT_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    out = tmp_path / "landing"
+    cdnow = runner.invoke(app, ["convert", "cdnow", str(DATA / "cdnow_sample.txt"),
+                                "--out", str(out)])  # fmt: skip
+    assert cdnow.exit_code == 0, cdnow.output
+    febrl = runner.invoke(app, ["convert", "febrl", str(DATA / "febrl1.csv"), "--out", str(out)])
+    assert febrl.exit_code == 0, febrl.output
+    assert "1,000 contacts" in febrl.output
+    result = runner.invoke(app, ["load", str(out)])
+    assert result.exit_code == 0, result.output
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        orders = con.execute("select count(*), count(distinct customer_ref) from raw.orders")
+        assert orders.fetchone() == (6919, 2357)
+        assert con.execute("select count(*) from raw.crm_contacts").fetchone()[0] == 1000
+        assert con.execute("select count(*) from raw.quarantined_rows").fetchone()[0] == 0
+    truth = pd.read_parquet(out / "truth" / "contacts.parquet")
+    # febrl1: 500 originals and 500 duplicates of them.
+    assert truth["person_id"].nunique() == 500 and len(truth) == 1000

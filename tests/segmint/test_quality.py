@@ -1,5 +1,6 @@
 """Quality gates: the suites, the DuckDB shim, and faults injected into a healthy warehouse."""
 
+import csv
 import json
 import os
 import shutil
@@ -9,19 +10,39 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
+from segmint.contracts import contracts
 from segmint.quality import gx_duckdb
-from segmint.quality.suites import ExpectationSpec, Suite, SuiteError, load_suite, load_suites
-from segmint.quality.validate import validate
+from segmint.quality.suites import (
+    SEEDS_DIR,
+    SUITES_DIR,
+    ExpectationSpec,
+    Suite,
+    SuiteError,
+    load_suite,
+    load_suites,
+)
+from segmint.quality.validate import SKIPPED_EMPTY, band, validate
 from tests.warehouse.helpers import built_warehouse
 
 
 @pytest.fixture(scope="module")
 def healthy(tmp_path_factory):
+    """A healthy warehouse validated twice: the baseline distribution faults are judged by."""
     warehouse, _ = built_warehouse(tmp_path_factory.mktemp("quality"), persons=300, seed=21)
-    results = validate(warehouse)  # the baseline later runs are bounded against
-    failures = [o.describe() for r in results for o in r.blocking_failures]
-    assert failures == []
+    with duckdb.connect(str(warehouse)) as con:
+        # dbt alone does not cluster (the Dagster asset does): four clusters stand in for it.
+        con.execute(
+            "insert into marts.customer_segments select membership_id || '-c', customer_id, "
+            "'cluster', 'Cluster ' || (hash(customer_id) % 4), "
+            "'cluster_' || (hash(customer_id) % 4), member_since, as_of_date "
+            "from marts.customer_segments where segment_type = 'lifecycle'"
+        )
+    for _ in range(2):
+        results = validate(warehouse)
+        failures = [o.describe() for r in results for o in r.blocking_failures]
+        assert failures == []
     return warehouse
 
 
@@ -33,14 +54,14 @@ def test_every_shipped_suite_loads_and_names_its_relation_and_asset():
         assert suite.blocking
 
 
-def test_a_suite_without_severity_is_refused_with_file_and_position(tmp_path):
+def test_a_suite_without_kind_is_refused_with_file_and_position(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({
         "name": "bad", "meta": {"relation": "marts.x", "asset": "marts/x"},
         "expectations": [{"type": "expect_table_row_count_to_be_between",
                           "kwargs": {"min_value": 1}}],
     }))  # fmt: skip
-    with pytest.raises(SuiteError, match=r"bad.json: expectations\[0\].*severity"):
+    with pytest.raises(SuiteError, match=r"bad.json: expectations\[0\].*meta.kind"):
         load_suite(path)
 
 
@@ -51,7 +72,7 @@ def test_the_duckdb_shim_is_still_needed(healthy):
         key=None, description="",
         expectations=[ExpectationSpec("expect_column_values_to_be_between",
                                       {"column": "total_amount", "min_value": 0},
-                                      {"severity": "blocking"}, 0)],
+                                      {"kind": "invariant"}, 0)],
     )  # fmt: skip
     gx_duckdb.ENABLED = False
     try:
@@ -123,7 +144,7 @@ FAULTS = {
     "every customer in one segment": (
         "update marts.customer_segments set segment_name = 'active' "
         "where segment_type = 'lifecycle'",
-        "customer_segments", "no_segment_above_max_share"),
+        "customer_segments", "largest_lifecycle_segment_share"),
     "customer without lifecycle stage": (
         "delete from marts.customer_segments where segment_type = 'lifecycle' "
         "and customer_id in (select customer_id from marts.customer_segments limit 3)",
@@ -133,6 +154,10 @@ FAULTS = {
         "segment_type, 'Lost', 'rfm_lost', member_since, as_of_date from marts.customer_segments "
         "where segment_type = 'rfm' and segment_name <> 'Lost' limit 2",
         "customer_segments", "at_most_one_rfm_segment_per_customer"),
+    "one-segment clustering": (
+        "update marts.customer_segments set segment_name = 'Everyone' "
+        "where segment_type = 'cluster'",
+        "customer_segments", "largest_cluster_segment_share"),
     "erased customer still segmented": (
         "update marts.dim_customers set is_erased = true where customer_id in "
         "(select customer_id from marts.customer_segments limit 1)",
@@ -153,6 +178,8 @@ def test_each_fault_fails_a_blocking_expectation_naming_table_and_rule(healthy, 
     assert expectation in failed, [o.describe() for o in result.outcomes]
     message = failed[expectation].describe()
     assert suite.relation in message and expectation in message
+    if fault == "unknown currency":  # the message names the currency and the seed to edit
+        assert "XYZ" in message and "seeds/fx_rates.csv" in message
 
 
 def test_validate_command_exits_nonzero_and_names_the_failure(healthy, tmp_path):
@@ -174,3 +201,128 @@ def test_validate_command_exits_nonzero_and_names_the_failure(healthy, tmp_path)
     good = subprocess.run([*cli, "--suite", "stg_crm__contacts"], capture_output=True, text=True,
                           env=env, timeout=300)  # fmt: skip
     assert good.returncode == 0, good.stdout + good.stderr
+
+
+def _fresh_history(healthy: Path, tmp_path: Path) -> Path:
+    """A copy of the healthy warehouse that has never been validated."""
+    warehouse = tmp_path / "fresh.duckdb"
+    shutil.copy(healthy, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("drop table quality.expectation_observations")
+    return warehouse
+
+
+def _contacts_suite():
+    (suite,) = [s for s in load_suites() if s.name == "stg_crm__contacts"]
+    return suite
+
+
+SKEW = "update raw.crm_contacts set email = null where _source_row % 10 < 6"
+
+
+def test_stable_skew_passes_from_the_first_run_and_sudden_skew_blocks(healthy, tmp_path):
+    skewed = _fresh_history(healthy, tmp_path)
+    with duckdb.connect(str(skewed)) as con:
+        con.execute(SKEW)
+    first, second = (validate(skewed, [_contacts_suite()])[0] for _ in range(2))
+    assert first.passed and second.passed, [o.describe() for o in second.outcomes]
+    (email,) = [o for o in second.outcomes if o.expectation.endswith("(email)")]
+    assert email.metric_value > 0.5 and "baseline" in email.note  # checked, not just recorded
+
+    sudden = tmp_path / "sudden.duckdb"
+    shutil.copy(healthy, sudden)  # two healthy runs of history, then the same skew
+    with duckdb.connect(str(sudden)) as con:
+        con.execute(SKEW)
+    (result,) = validate(sudden, [_contacts_suite()], record=False)
+    assert [o.expectation for o in result.blocking_failures] == [
+        "expect_column_values_to_not_be_null(email)"
+    ]
+
+
+def test_accept_makes_a_changed_distribution_the_new_normal(healthy, tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    shutil.copy(healthy, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(SKEW)
+    (blocked,) = validate(warehouse, [_contacts_suite()])
+    assert not blocked.passed
+    (accepted,) = validate(warehouse, [_contacts_suite()], accept=True)
+    assert not accepted.passed  # the verdict stands; the value joins the baseline
+    # With runs=5 the baseline is now 2 healthy and 1 skewed value: still blocking ...
+    (still,) = validate(warehouse, [_contacts_suite()], record=False)
+    assert not still.passed
+    for _ in range(2):
+        validate(warehouse, [_contacts_suite()], accept=True)
+    # ... and with the skewed values the majority, the median has moved: it passes.
+    (now,) = validate(warehouse, [_contacts_suite()], record=False)
+    assert now.passed, [o.describe() for o in now.blocking_failures]
+
+
+def test_an_empty_source_is_skipped_visibly_but_an_emptied_one_blocks(healthy, tmp_path):
+    (tickets,) = [s for s in load_suites() if s.name == "stg_support__tickets"]
+    never = _fresh_history(healthy, tmp_path)
+    with duckdb.connect(str(never)) as con:
+        con.execute("delete from raw.support_tickets")
+    (result,) = validate(never, [tickets])
+    assert result.skipped == SKIPPED_EMPTY and result.passed and result.outcomes == []
+
+    emptied = tmp_path / "emptied.duckdb"
+    shutil.copy(healthy, emptied)
+    with duckdb.connect(str(emptied)) as con:
+        con.execute("delete from raw.support_tickets")
+    (result,) = validate(emptied, [tickets], record=False)
+    assert result.skipped is None
+    assert "expect_table_row_count_to_be_between" in {
+        o.expectation for o in result.blocking_failures
+    }
+
+
+def test_band_is_the_tolerance_or_the_robust_spread_whichever_is_wider():
+    assert band([100, 100, 100], {"min_ratio": 0.5, "max_ratio": 2}, 3) == (50, 200)
+    # A metric that always moved a lot gets a wider band than the ratio alone.
+    low, high = band([100, 40, 160], {"min_ratio": 0.9, "max_ratio": 1.1}, 3)
+    assert low < 0 and high > 260
+    # Shares: absolute change; null shares: only an increase is bounded.
+    assert band([0.4, 0.4], {"max_change": 0.25}, 3) == pytest.approx((0.15, 0.65))
+    assert band([0.05], {"max_increase": 0.15}, 3) == (None, pytest.approx(0.2))
+    # From a median of zero, growth is a new signal, not drift: no upper bound.
+    assert band([0.0, 0.0], {"min_ratio": 0.2, "max_ratio": 5}, 3) == (0.0, None)
+
+
+def test_thresholds_file_downgrades_an_expectation_without_editing_the_suite(tmp_path):
+    suites_dir = tmp_path / "expectations"
+    shutil.copytree(SUITES_DIR, suites_dir)
+    thresholds = yaml.safe_load((suites_dir / "thresholds.yml").read_text())
+    thresholds["expectations"]["stg_shop__orders"] = {
+        "expect_column_values_to_be_between(total_amount)": {"severity": "warning"},
+        "expect_column_values_to_be_between(discount_amount)": {"severity": "off"},
+    }
+    (suites_dir / "thresholds.yml").write_text(yaml.safe_dump(thresholds))
+    (orders,) = [s for s in load_suites(suites_dir) if s.name == "stg_shop__orders"]
+    by_label = {e.label: e for e in orders.expectations}
+    assert by_label["expect_column_values_to_be_between(total_amount)"].severity == "warning"
+    assert "expect_column_values_to_be_between(discount_amount)" not in by_label
+    assert by_label["expect_column_values_to_be_in_set(order_status)"].severity == "blocking"
+
+    thresholds["expectations"]["stg_shop__orders"] = {"no_such_rule": {"severity": "off"}}
+    (suites_dir / "thresholds.yml").write_text(yaml.safe_dump(thresholds))
+    with pytest.raises(SuiteError, match=r"thresholds.yml.*stg_shop__orders.*no_such_rule"):
+        load_suites(suites_dir)
+
+
+def test_value_sets_come_from_their_one_source_of_truth():
+    suites = {s.name: s for s in load_suites()}
+    by_label = lambda suite: {e.label: e for e in suites[suite].expectations}  # noqa: E731
+    currencies = by_label("stg_shop__orders")["expect_column_values_to_be_in_set(currency_code)"]
+    with (SEEDS_DIR / "fx_rates.csv").open() as fh:
+        assert sorted(currencies.kwargs["value_set"]) == sorted(
+            row["currency_code"] for row in csv.DictReader(fh)
+        )
+    statuses = by_label("stg_shop__orders")["expect_column_values_to_be_in_set(order_status)"]
+    assert (
+        statuses.kwargs["value_set"] == contracts()["orders"].schema["properties"]["status"]["enum"]
+    )
+    purposes = by_label("stg_privacy__consent_events")[
+        "expect_column_values_to_be_in_set(consent_purpose)"
+    ]
+    assert purposes.meta["values_from"] == "seeds/consent_purposes.csv"

@@ -15,11 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from segmint.reference import consent_purposes
 from segmint.sync.config import load_destinations
 from segmint.sync.engine import sync_destination
 from tests.warehouse.helpers import built_warehouse, dbt
 
-PURPOSES = ["email_marketing", "sms_marketing", "personalization", "analytics"]
+PURPOSES = list(consent_purposes())  # seeds/consent_purposes.csv
 EMAILS = 10
 START = datetime(2026, 1, 1)
 

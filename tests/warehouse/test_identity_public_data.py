@@ -1,4 +1,4 @@
-"""Identity resolution on independent public data: splink's fake_1000 (../shared/data).
+"""Identity resolution on independent public data: splink's fake_1000 (tests/data).
 
 1,000 person records with typos, missing fields and variant emails, 251 true persons. The
 file goes through the same path as any landing file (contract, loader, dbt build); rows the
@@ -14,7 +14,7 @@ from segmint.evaluate import evaluate_identity, landing_from_labelled_people
 from segmint.load import load
 
 ROOT = Path(__file__).resolve().parents[2]
-FAKE_1000 = ROOT.parent / "shared" / "data" / "fake_1000.csv"
+FAKE_1000 = ROOT / "tests" / "data" / "fake_1000.csv"  # see tests/data/README.md
 
 
 def test_fake_1000_resolves_without_false_merges(tmp_path):

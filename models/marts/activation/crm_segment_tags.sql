@@ -7,7 +7,7 @@
 -- the same file the sync reads; var crm_destinations_override replaces the list (tests).
 {%- set declared = (config.get('meta') or {}).get('destinations') %}
 {%- set destinations = var('crm_destinations_override', none) or declared %}
-{%- set purposes = ['email_marketing', 'sms_marketing', 'personalization', 'analytics'] %}
+{%- set purposes = segmint.consent_purposes() %}
 {%- set segment_types = ['rfm', 'rule', 'lifecycle', 'cluster'] %}
 {#- The YAML config reaches the model only at execution; parsing sees an empty list. #}
 {%- if not execute %}{% set destinations = [] %}{% endif %}

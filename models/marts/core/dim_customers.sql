@@ -136,7 +136,7 @@ consent_flags as (
 
     select
         customer_id,
-        {%- for purpose in ['email_marketing', 'sms_marketing', 'personalization', 'analytics'] %}
+        {%- for purpose in segmint.consent_purposes() %}
             coalesce(max(case when consent_purpose = '{{ purpose }}' then is_granted end), false)
                 as has_{{ purpose }}_consent{% if not loop.last %},{% endif %}
         {%- endfor %}
@@ -176,7 +176,7 @@ final as (
         summary.source_record_count,
         summary.crm_record_count,
         summary.order_record_count,
-        {%- for purpose in ['email_marketing', 'sms_marketing', 'personalization', 'analytics'] %}
+        {%- for purpose in segmint.consent_purposes() %}
             coalesce(consent_flags.has_{{ purpose }}_consent, false) and erasures.customer_id is null
                 as has_{{ purpose }}_consent,
         {%- endfor %}

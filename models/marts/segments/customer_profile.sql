@@ -34,8 +34,13 @@ final as (
         rfm.as_of_date,
         customers.country_code,
         customers.first_seen_at,
-        {{ segmint.date_diff('day', 'cast(customers.first_seen_at as date)', 'rfm.as_of_date') }}
-            as tenure_days,
+        -- A customer first seen after as_of_date (a contact created after the latest order)
+        -- is dated to as_of_date: tenure 0, never negative.
+        {{ segmint.date_diff(
+            'day',
+            'least(cast(customers.first_seen_at as date), rfm.as_of_date)',
+            'rfm.as_of_date'
+        ) }} as tenure_days,
         rfm.recency_days,
         rfm.frequency,
         rfm.monetary,

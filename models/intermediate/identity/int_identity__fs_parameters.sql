@@ -2,12 +2,10 @@
 -- comparison patterns of the candidate pairs, u probabilities from random pairs (held fixed),
 -- and two priors. EM runs a fixed number of rounds (var identity_em_iterations), unrolled in
 -- SQL, on one row per distinct pattern; its share of matches among candidates is kept for
--- information. Scoring uses the probability that two random contact records match,
--- estimated from the deterministic graph (pairs it joins over all pairs): candidates are
--- chosen by blocking, so their own match share would overstate every pair's odds.
-{%- set comparisons = [
-    'first_name', 'last_name', 'date_of_birth', 'city', 'postcode', 'email', 'phone'
-] %}
+-- information. Scoring uses the probability that two random contact records match
+-- (random_pair_prior below): candidates are chosen by blocking, so their own match share
+-- would overstate every pair's odds.
+{%- set comparisons = segmint.identity_comparisons().keys() | list %}
 {%- set rounds = var('identity_em_iterations') %}
 
 with
@@ -47,14 +45,11 @@ component_sizes as (
 
 ),
 
-random_pair_prior as (
+deterministic_pairs as (
 
     select
-        greatest(
-            sum(record_count * (record_count - 1) / 2.0)
-            / nullif(sum(record_count) * (sum(record_count) - 1) / 2.0, 0),
-            1e-9
-        ) as prior_probability
+        sum(record_count * (record_count - 1) / 2.0) as joined_pairs,
+        sum(record_count) * (sum(record_count) - 1) / 2.0 as all_pairs
     from component_sizes
 
 ),
@@ -65,8 +60,10 @@ grouped as (
         {%- for c in comparisons %}
             gamma_{{ c }},
         {%- endfor %}
-        count(*) as pair_count
+        count(*) as pair_count,
+        count(case when not is_deterministic_pair then 1 end) as open_pair_count
     from comparisons
+    where is_training_pair or is_deterministic_pair
     group by
         {%- for c in comparisons %}
             gamma_{{ c }}{% if not loop.last %},{% endif %}
@@ -94,6 +91,7 @@ pattern_levels as (
         select
             pattern_id,
             pair_count,
+            open_pair_count,
             '{{ c }}' as comparison_name,
             gamma_{{ c }} as comparison_level
         from patterns
@@ -141,6 +139,7 @@ prior_0 as (
         select
             pattern_levels.pattern_id,
             max(pattern_levels.pair_count) as pair_count,
+            max(pattern_levels.open_pair_count) as open_pair_count,
             max(prior_{{ i }}.prior_probability) * exp(sum(ln(m_{{ i }}.m_probability))) / (
                 max(prior_{{ i }}.prior_probability) * exp(sum(ln(m_{{ i }}.m_probability)))
                 + (1 - max(prior_{{ i }}.prior_probability)) * exp(sum(ln(u.u_probability)))
@@ -213,6 +212,36 @@ prior_0 as (
     ),
 {%- endfor %}
 
+-- The probability that two random contact records match: the pairs the deterministic
+-- graph joins plus the matches EM expects among the other candidate pairs, over all pairs.
+-- With no email or phone at all, the deterministic graph joins nothing and the estimate
+-- rests on EM alone; with both, on the graph above all. Blocking misses few matches, so
+-- counting none outside the candidates understates the prior only slightly.
+random_pair_prior as (
+
+    select
+        least(
+            greatest(
+                (
+                    max(deterministic_pairs.joined_pairs)
+                    + coalesce(
+                        sum(
+                            posterior_{{ rounds - 1 }}.open_pair_count
+                            * posterior_{{ rounds - 1 }}.match_probability
+                        ),
+                        0
+                    )
+                )
+                / nullif(max(deterministic_pairs.all_pairs), 0),
+                1e-9
+            ),
+            0.5
+        ) as prior_probability
+    from deterministic_pairs
+    cross join posterior_{{ rounds - 1 }}
+
+),
+
 final as (
 
     select
@@ -221,7 +250,7 @@ final as (
         m_{{ rounds }}.m_probability,
         u.u_probability,
         ln(m_{{ rounds }}.m_probability / u.u_probability) / ln(2) as match_weight,
-        least(random_pair_prior.prior_probability, 0.5) as prior_match_probability,
+        random_pair_prior.prior_probability as prior_match_probability,
         prior_{{ rounds }}.prior_probability as candidate_match_share
     from u
     inner join m_{{ rounds }}

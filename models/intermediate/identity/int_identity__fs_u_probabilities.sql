@@ -2,10 +2,7 @@
 -- all of which are different people). Random pairs come from a fixed hash order of the
 -- records, so the estimate is the same on every run and every warehouse.
 {#- Levels of each comparison, as identity_comparison_levels defines them. #}
-{%- set level_counts = {
-    'first_name': 4, 'last_name': 4, 'date_of_birth': 4, 'city': 2, 'postcode': 2,
-    'email': 2, 'phone': 2
-} %}
+{%- set level_counts = segmint.identity_comparisons() %}
 
 with
 

@@ -30,6 +30,7 @@ keyed as (
         records.date_of_birth,
         lower(records.city) as city_key,
         lower(records.postcode) as postcode_key,
+        lower(records.street) as street_key,
         -- Shared mailboxes and placeholder phones (int_identity__excluded_identifiers) say
         -- nothing about the person. Read from the exclusions directly rather than from
         -- int_identity__record_usable_keys, so that matching starts while the graph's
@@ -51,7 +52,7 @@ keyed as (
 
 ),
 
-final as (
+canonical as (
 
     select
         keyed.*,
@@ -59,6 +60,40 @@ final as (
     from keyed
     left join nicknames
         on keyed.first_name_key = nicknames.nickname
+
+),
+
+-- Blocking keys that survive typing errors: phonetic names, a birth date that ignores a
+-- day/month swap, a street without its number.
+final as (
+
+    select
+        canonical.*,
+        {{ segmint.soundex('canonical.first_name_canonical') }} as first_name_soundex,
+        {{ segmint.soundex('canonical.last_name_key') }} as last_name_soundex,
+        cast(extract(year from canonical.date_of_birth) as {{ dbt.type_string() }}) || '-'
+        || cast(least(
+            extract(month from canonical.date_of_birth), extract(day from canonical.date_of_birth)
+        ) as {{ dbt.type_string() }}) || '-'
+        || cast(greatest(
+            extract(month from canonical.date_of_birth), extract(day from canonical.date_of_birth)
+        ) as {{ dbt.type_string() }}) as birth_date_key,
+        {{ segmint.soundex('canonical.city_key') }} as city_soundex,
+        -- Both names as a set, phonetically: first and last name swapped still agree.
+        case
+            when canonical.first_name_canonical is not null and canonical.last_name_key is not null
+                then least(
+                    {{ segmint.soundex('canonical.first_name_canonical') }},
+                    {{ segmint.soundex('canonical.last_name_key') }}
+                ) || '|' || greatest(
+                    {{ segmint.soundex('canonical.first_name_canonical') }},
+                    {{ segmint.soundex('canonical.last_name_key') }}
+                )
+        end as name_set_key,
+        nullif(
+            trim({{ segmint.regexp_replace_all('canonical.street_key', '[0-9]', '') }}), ''
+        ) as street_name_key
+    from canonical
 
 )
 

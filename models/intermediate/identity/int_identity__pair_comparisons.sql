@@ -1,6 +1,41 @@
 -- Candidate pairs of contact records from the blocking rules, with their comparison vector.
 -- is_deterministic_pair marks pairs the deterministic graph already joins: they anchor the
 -- match class for EM but need no scoring.
+{#- Blocking rules: a pair is compared when it agrees on every key of one rule. The keys
+    survive typing errors (phonetic names, birth dates ignoring a day/month swap, streets
+    without the number), and each rule pairs two fields, so a pair with typos in several
+    fields is still found through any two it gets right. A block (one value of a rule's
+    keys) with more than var identity_max_block_size records is skipped: it would add
+    pairs quadratically and say little; the other rules still reach its records. #}
+{%- set rules = [
+    ('name_tokens', ['name_token', 'birth_date_key']),
+    ('name_tokens', ['name_token', 'city_soundex']),
+    ('name_tokens', ['name_token', 'postcode_key']),
+    ('candidates', ['name_set_key']),
+    ('name_tokens', ['name_initial', 'birth_date_key']),
+    ('candidates', ['birth_date_key', 'city_soundex']),
+    ('candidates', ['birth_date_key', 'postcode_key']),
+    ('candidates', ['street_name_key', 'postcode_key']),
+    ('candidates', ['street_name_key', 'city_soundex']),
+    ('candidates', ['email_local']),
+] %}
+{%- set training_rules = [
+    ['last_name_key', 'date_of_birth'],
+    ['first_name_canonical', 'last_name_key'],
+    ['first_name_canonical', 'date_of_birth'],
+    ['date_of_birth', 'first_initial'],
+    ['date_of_birth', 'city_key'],
+    ['last_name_key', 'postcode_key'],
+    ['email_local'],
+] %}
+{%- set max_block = var('identity_max_block_size') %}
+{%- set training_conditions = [] %}
+{%- for rule in training_rules %}
+    {%- set parts = [] %}
+    {%- for key in rule %}{% do parts.append('l.' ~ key ~ ' = r.' ~ key) %}{% endfor %}
+    {%- do training_conditions.append('(' ~ parts | join(' and ') ~ ')') %}
+{%- endfor %}
+
 with
 
 candidates as (
@@ -15,29 +50,70 @@ deterministic as (
 
 ),
 
+-- Each name, first or last, as a token: a pair whose first and last names were swapped,
+-- or that has one name wrong, still shares a token with the other record.
+name_tokens as (
+
+    select
+        record_id,
+        first_name_soundex as name_token,
+        substr(first_name_soundex, 1, 1) as name_initial,
+        birth_date_key,
+        city_soundex,
+        postcode_key
+    from candidates
+    where first_name_soundex is not null
+    union
+    select
+        record_id,
+        last_name_soundex as name_token,
+        substr(last_name_soundex, 1, 1) as name_initial,
+        birth_date_key,
+        city_soundex,
+        postcode_key
+    from candidates
+    where last_name_soundex is not null
+
+),
+{%- for relation, rule in rules %}
+
+    blocks_{{ loop.index }} as (
+
+        select
+            {%- for key in rule %}
+                {{ key }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+        from {{ relation }}
+        where
+            {%- for key in rule %}
+                {{ key }} is not null{% if not loop.last %} and{% endif %}
+            {%- endfor %}
+        group by
+            {%- for key in rule %}
+                {{ key }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+        having count(*) between 2 and {{ max_block }}
+
+    ),
+{%- endfor %}
+
 blocked as (
 
-    {#- Blocking rules: a pair is compared when it agrees exactly on one of these key sets.
-        Each keeps blocks small at millions of records (names times birth dates). #}
-    {%- set rules = [
-        ['last_name_key', 'date_of_birth'],
-        ['first_name_canonical', 'last_name_key'],
-        ['first_name_canonical', 'date_of_birth'],
-        ['date_of_birth', 'first_initial'],
-        ['date_of_birth', 'city_key'],
-        ['last_name_key', 'postcode_key'],
-        ['email_local'],
-    ] %}
-    {%- for rule in rules %}
+    {%- for relation, rule in rules %}
         select
             l.record_id as record_id_l,
             r.record_id as record_id_r
-        from candidates as l
-        inner join candidates as r
+        from blocks_{{ loop.index }} as b
+        inner join {{ relation }} as l
+            on
+                {%- for key in rule %}
+                    l.{{ key }} = b.{{ key }}{% if not loop.last %} and{% endif %}
+                {%- endfor %}
+        inner join {{ relation }} as r
             on
                 l.record_id < r.record_id
                 {%- for key in rule %}
-                    and l.{{ key }} = r.{{ key }}
+                    and r.{{ key }} = b.{{ key }}
                 {%- endfor %}
         {%- if not loop.last %}
             union
@@ -52,6 +128,14 @@ final as (
         blocked.record_id_l,
         blocked.record_id_r,
         component_l.component_id = component_r.component_id as is_deterministic_pair,
+        -- EM learns from the pairs that agree exactly on two strong fields: mostly matches
+        -- and non-matches that disagree elsewhere. The broad phonetic blocks add many
+        -- non-matches that agree on their blocking fields, which random pairs (the u side)
+        -- do not: EM on those would take every candidate for a match.
+        coalesce(
+            {{ training_conditions | join('\n            or ') }},
+            false
+        ) as is_training_pair,
         {{ segmint.identity_comparison_levels('l', 'r') }}
     from blocked
     inner join candidates as l on blocked.record_id_l = l.record_id

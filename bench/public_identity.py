@@ -33,7 +33,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.splink_compare import execution_span  # noqa: E402
 from segmint.datasets import landing_from_febrl  # noqa: E402
-from segmint.evaluate import landing_from_labelled_people, score_labelled  # noqa: E402
+from segmint.evaluate import (  # noqa: E402
+    blocking_recall,
+    landing_from_labelled_people,
+    score_labelled,
+)
 from segmint.load import load  # noqa: E402
 
 DBT = str(Path(sys.executable).parent / "dbt")
@@ -115,24 +119,6 @@ def run_splink(warehouse: Path) -> tuple[float, duckdb.DuckDBPyRelation, duckdb.
     return time.perf_counter() - started, table, con
 
 
-def blocking(warehouse: Path, truth: Path) -> tuple[int, int, int]:
-    """True pairs, those among segmint's candidate pairs, and the candidate pairs."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(f"""
-            with t as (
-                select r.record_id, t.person_id from intermediate.int_identity__records r
-                join read_parquet('{truth}') t on r.source_table = 'crm_contacts'
-                    and r.source_record_id = t.source_system || ':' || t.contact_id),
-            true_pairs as (select a.record_id as l, b.record_id as r from t a join t b
-                on a.person_id = b.person_id and a.record_id < b.record_id),
-            candidates as (select record_id_l as l, record_id_r as r
-                from intermediate.int_identity__pair_comparisons)
-            select (select count(*) from true_pairs),
-                   (select count(*) from true_pairs join candidates using (l, r)),
-                   (select count(*) from candidates)
-        """).fetchall()[0]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -194,7 +180,7 @@ def main() -> None:
             from splink_clusters s join truth t on s.unique_id = t.contact_id
         """,
         )
-        true_pairs, found, candidates = blocking(warehouse, truth)
+        true_pairs, found, candidates = blocking_recall(warehouse, truth)
         for tool, s, times, extra in (
             ("segmint", segmint_scores, ours,
              f"{found / max(true_pairs, 1):.4f} ({found:,} of {true_pairs:,}) | {candidates:,}"),

@@ -568,11 +568,12 @@ def evaluate_identity_cmd(
     ] = None,
 ) -> None:
     """Pairwise precision, recall and F1 of identity resolution against generator truth."""
-    from segmint.evaluate import evaluate_identity
+    from segmint.evaluate import blocking_recall, evaluate_identity
 
     path = warehouse or config.settings().duckdb_path
     try:
         scores = evaluate_identity(path, truth)
+        true_pairs, blocked, candidates = blocking_recall(path, Path(truth) / "contacts.parquet")
     except FileNotFoundError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -589,6 +590,11 @@ def evaluate_identity_cmd(
         ("over-merged customers (hold several persons)", f"{scores.over_merged_customers:,}"),
         ("under-merged persons (split over customers)", f"{scores.under_merged_persons:,}"),
         ("records left anonymous", f"{scores.unplaced_records:,}"),
+        (
+            "blocking recall (true contact pairs among the candidates)",
+            f"{blocked / true_pairs:.4f} ({blocked:,} of {true_pairs:,})" if true_pairs else "-",
+        ),
+        ("candidate pairs compared", f"{candidates:,}"),
     ):
         table.add_row(name, value)
     console.print(table)

@@ -117,6 +117,25 @@ def evaluate_identity(duckdb_path: Path, truth_dir: Path) -> IdentityScores:
         con.close()
 
 
+def blocking_recall(duckdb_path: Path, truth: Path) -> tuple[int, int, int]:
+    """Candidate generation against truth: (true pairs of contact records, those among the
+    candidate pairs of int_identity__pair_comparisons, candidate pairs)."""
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        return con.execute(f"""
+            with t as (
+                select r.record_id, t.person_id from intermediate.int_identity__records r
+                join read_parquet('{truth}') t on r.source_table = 'crm_contacts'
+                    and r.source_record_id = t.source_system || ':' || t.contact_id),
+            true_pairs as (select a.record_id as l, b.record_id as r from t a join t b
+                on a.person_id = b.person_id and a.record_id < b.record_id),
+            candidates as (select record_id_l as l, record_id_r as r
+                from intermediate.int_identity__pair_comparisons)
+            select (select count(*) from true_pairs),
+                   (select count(*) from true_pairs join candidates using (l, r)),
+                   (select count(*) from candidates)
+        """).fetchall()[0]
+
+
 def landing_from_labelled_people(csv_path: Path, out_dir: Path) -> int:
     """Map a labelled person file (splink's fake_1000 layout) onto the crm_contacts contract.
 

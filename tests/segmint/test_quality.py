@@ -15,7 +15,6 @@ import yaml
 from segmint.contracts import contracts
 from segmint.quality import gx_duckdb
 from segmint.quality.suites import (
-    SEEDS_DIR,
     SUITES_DIR,
     ExpectationSpec,
     Suite,
@@ -24,6 +23,7 @@ from segmint.quality.suites import (
     load_suites,
 )
 from segmint.quality.validate import SKIPPED_EMPTY, band, validate
+from segmint.reference import SEEDS_DIR
 from tests.warehouse.helpers import built_warehouse
 
 

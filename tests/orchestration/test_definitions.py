@@ -63,6 +63,7 @@ EXPECTED_ASSETS = {
     "marts/segment_membership_history": "marts",
     "marts/segment_transitions": "marts",
     "reference/channel_groupings": "seeds",
+    "reference/consent_purposes": "seeds",
     "reference/fx_rates": "seeds",
     "reference/rfm_segments": "seeds",
     "snapshots/snap_customer_segments": "snapshots",

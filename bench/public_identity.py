@@ -69,7 +69,8 @@ def run_segmint(warehouse: Path, target: Path) -> float:
     return execution_span(target / "run_results.json")
 
 
-def run_splink(warehouse: Path) -> tuple[float, duckdb.DuckDBPyRelation, duckdb.DuckDBPyConnection]:
+def run_splink(warehouse: Path):
+    """splink from the staged records to clusters: (seconds, clusters as an Arrow table)."""
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
@@ -116,7 +117,9 @@ def run_splink(warehouse: Path) -> tuple[float, duckdb.DuckDBPyRelation, duckdb.
         pairs, threshold_match_probability=0.95
     )
     table = clusters.as_duckdbpyrelation().select("unique_id, cluster_id").to_arrow_table()
-    return time.perf_counter() - started, table, con
+    seconds = time.perf_counter() - started
+    con.close()  # the warehouse file is free again for segmint's next dbt run
+    return seconds, table
 
 
 def main() -> None:
@@ -158,7 +161,7 @@ def main() -> None:
                 if tool == "segmint":
                     ours.append(run_segmint(warehouse, work / "t"))
                 else:
-                    seconds, table, con = run_splink(warehouse)
+                    seconds, table = run_splink(warehouse)
                     theirs.append(seconds)
         truth = landing / "truth" / "contacts.parquet"
         con = duckdb.connect()

@@ -568,12 +568,13 @@ def evaluate_identity_cmd(
     ] = None,
 ) -> None:
     """Pairwise precision, recall and F1 of identity resolution against generator truth."""
-    from segmint.evaluate import blocking_recall, evaluate_identity
+    from segmint.evaluate import blocking_recall, evaluate_identity, match_threshold
 
     path = warehouse or config.settings().duckdb_path
     try:
         scores = evaluate_identity(path, truth)
         true_pairs, blocked, candidates = blocking_recall(path, Path(truth) / "contacts.parquet")
+        threshold = match_threshold(path)
     except FileNotFoundError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -597,6 +598,16 @@ def evaluate_identity_cmd(
         ("candidate pairs compared", f"{candidates:,}"),
     ):
         table.add_row(name, value)
+    if threshold:
+        expected = (
+            f"expected precision {threshold['expected_precision'] or 0:.4f}, "
+            f"recall {threshold['expected_recall'] or 0:.4f}"
+        )
+        table.add_row(
+            f"match threshold ({threshold['threshold_method']})",
+            f"{threshold['match_threshold']:.4f}: {threshold['linked_pairs']:,} of "
+            f"{threshold['scored_pairs']:,} scored pairs linked, {expected}",
+        )
     console.print(table)
 
 

@@ -136,6 +136,14 @@ def blocking_recall(duckdb_path: Path, truth: Path) -> tuple[int, int, int]:
         """).fetchall()[0]
 
 
+def match_threshold(duckdb_path: Path) -> dict | None:
+    """The match threshold the last build used (int_identity__match_threshold), or None."""
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        cursor = con.execute("select * from intermediate.int_identity__match_threshold")
+        row = cursor.fetchone()
+        return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row else None
+
+
 def landing_from_labelled_people(csv_path: Path, out_dir: Path) -> int:
     """Map a labelled person file (splink's fake_1000 layout) onto the crm_contacts contract.
 

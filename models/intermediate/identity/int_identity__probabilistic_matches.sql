@@ -1,160 +1,25 @@
--- Scored candidate pairs (none of them already joined by the deterministic graph) whose
--- match probability reaches var identity_match_threshold: each becomes an edge of the graph.
-{%- set comparisons = segmint.identity_comparisons().keys() | list %}
+-- Scored pairs at or above the match threshold (int_identity__match_threshold): each becomes
+-- an edge of the identity graph.
 
 with
 
-comparisons as (
-
-    select * from {{ ref('int_identity__pair_comparisons') }}
-
-),
-
-parameters as (
-
-    select * from {{ ref('int_identity__fs_parameters') }}
-
-),
-
-candidates as (
-
-    select * from {{ ref('int_identity__match_candidates') }}
-
-),
-
-prior_weight as (
-
-    select
-        ln(max(prior_match_probability) / (1 - max(prior_match_probability))) / ln(2)
-            as prior_match_weight
-    from parameters
-
-),
-
-levels as (
-
-    {%- for c in comparisons %}
-        select
-            record_id_l,
-            record_id_r,
-            '{{ c }}' as comparison_name,
-            gamma_{{ c }} as comparison_level
-        from comparisons
-        where not is_deterministic_pair
-        {%- if not loop.last %}
-            union all
-        {%- endif %}
-    {%- endfor %}
-
-),
-
--- Missing values (level -1) have no parameter row: they add no weight.
-evidence as (
-
-    select
-        levels.record_id_l,
-        levels.record_id_r,
-        coalesce(sum(parameters.match_weight), 0) as evidence_weight
-    from levels
-    left join parameters
-        on
-            levels.comparison_name = parameters.comparison_name
-            and levels.comparison_level = parameters.comparison_level
-    group by levels.record_id_l, levels.record_id_r
-
-),
-
--- Term-frequency adjustment, as splink does: an exact agreement on a value is worth more
--- when the value is rare ("zaychenko") and less when it is common ("smith"). The weight of
--- the exact level assumes a value of average frequency (its u probability); the adjustment
--- log2(u / frequency of this value) corrects it for the value the pair agrees on.
-{%- set term_frequency_fields = {
-    'first_name': ('first_name_key', 3), 'last_name': ('last_name_key', 3),
-    'city': ('city_key', 2)
-} %}
-
-term_frequencies as (
-
-    {%- for comparison, (column, level) in term_frequency_fields.items() %}
-        select
-            '{{ comparison }}' as comparison_name,
-            {{ column }} as term,
-            count(*) * 1.0 / sum(count(*)) over () as term_frequency
-        from candidates
-        where {{ column }} is not null
-        group by {{ column }}
-        {%- if not loop.last %}
-            union all
-        {%- endif %}
-    {%- endfor %}
-
-),
-
-exact_terms as (
-
-    {%- for comparison, (column, level) in term_frequency_fields.items() %}
-        select
-            comparisons.record_id_l,
-            comparisons.record_id_r,
-            '{{ comparison }}' as comparison_name,
-            {{ level }} as comparison_level,
-            l.{{ column }} as term
-        from comparisons
-        inner join candidates as l on comparisons.record_id_l = l.record_id
-        where not comparisons.is_deterministic_pair and comparisons.gamma_{{ comparison }} = {{ level }}
-        {%- if not loop.last %}
-            union all
-        {%- endif %}
-    {%- endfor %}
-
-),
-
-term_adjustments as (
-
-    select
-        exact_terms.record_id_l,
-        exact_terms.record_id_r,
-        sum(ln(parameters.u_probability / term_frequencies.term_frequency) / ln(2))
-            as term_frequency_weight
-    from exact_terms
-    inner join term_frequencies
-        on
-            exact_terms.comparison_name = term_frequencies.comparison_name
-            and exact_terms.term = term_frequencies.term
-    inner join parameters
-        on
-            exact_terms.comparison_name = parameters.comparison_name
-            and exact_terms.comparison_level = parameters.comparison_level
-    group by exact_terms.record_id_l, exact_terms.record_id_r
-
-),
-
 scored as (
 
-    select
-        comparisons.*,
-        prior_weight.prior_match_weight + evidence.evidence_weight
-        + coalesce(term_adjustments.term_frequency_weight, 0) as match_weight
-    from comparisons
-    inner join evidence
-        on
-            comparisons.record_id_l = evidence.record_id_l
-            and comparisons.record_id_r = evidence.record_id_r
-    left join term_adjustments
-        on
-            comparisons.record_id_l = term_adjustments.record_id_l
-            and comparisons.record_id_r = term_adjustments.record_id_r
-    cross join prior_weight
+    select * from {{ ref('int_identity__scored_pairs') }}
+
+),
+
+threshold as (
+
+    select * from {{ ref('int_identity__match_threshold') }}
 
 ),
 
 final as (
 
-    select
-        *,
-        1 / (1 + power(2, -match_weight)) as match_probability
+    select scored.*
     from scored
-    where 1 / (1 + power(2, -match_weight)) >= {{ var('identity_match_threshold') }}
+    inner join threshold on scored.match_probability >= threshold.match_threshold
 
 )
 

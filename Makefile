@@ -26,6 +26,7 @@ demo: install
 
 ## test: lint plus the whole test suite (includes a real dbt build on a throw-away DuckDB file)
 test: install lint
+	@bash tests/ensure_chromium.sh
 	$(BIN)/pytest
 
 lint: install

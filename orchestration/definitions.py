@@ -9,16 +9,28 @@ from orchestration.defs.ingestion import raw_tables
 from orchestration.defs.ml import customer_clustering
 from orchestration.defs.quality import quality_checks
 from orchestration.defs.resources import build_resources
+from orchestration.defs.serving import bi_read_copy
 from orchestration.defs.sync import sync_assets
 from segmint.config import export_environment
 
 settings = export_environment()
 
 defs = dg.Definitions(
-    assets=[raw_tables, ticket_tones, *segmint_dbt_assets, customer_clustering, *sync_assets],
+    assets=[
+        raw_tables,
+        ticket_tones,
+        *segmint_dbt_assets,
+        customer_clustering,
+        *sync_assets,
+        bi_read_copy,
+    ],
     asset_checks=quality_checks,
     jobs=[daily_job],
     schedules=[daily_schedule],
     sensors=[landing_files_sensor],
     resources=build_resources(settings),
+    # One writer: every step of a run executes in one process, one after another, whatever
+    # launches it (UI, schedule, sensor, `dagster job execute`, `segmint run`). DuckDB allows
+    # one read-write process per file; the in-process executor also loads the code once.
+    executor=dg.in_process_executor,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import sys
@@ -86,7 +87,8 @@ def load(
     s = config.settings()
     folder = landing_dir or s.landing_dir
     try:
-        report = run_load(folder, s.duckdb_path)
+        with _holding(s, "segmint load"):
+            report = run_load(folder, s.duckdb_path)
     except (LoadError, FileNotFoundError) as exc:
         err.print(f"[red]load failed, nothing was loaded:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -175,7 +177,8 @@ def validate(
             raise typer.Exit(2)
         suites = [x for x in suites if x.name in suite]
     docs_dir = docs or DOCS_DIR
-    results = run_suites(path, suites, docs_dir=docs_dir, accept=accept)
+    with _holding(s, "segmint validate", path):  # it records observations
+        results = run_suites(path, suites, docs_dir=docs_dir, accept=accept)
     table = Table(title=f"Quality gates on {path}")
     for col in ("suite", "relation", "rows", "expectations", "blocking failed", "warnings"):
         table.add_column(col, justify="right" if col in ("rows", "expectations") else "left")
@@ -195,6 +198,23 @@ def validate(
     if accept:
         console.print("accepted: this run's distributions are now part of the baseline")
     _exit(1 if any(r.blocking_failures for r in results) else 0)
+
+
+BUSY_EXIT_CODE = 3
+
+
+@contextlib.contextmanager
+def _holding(s: config.Settings, command: str, path: Path | None = None):
+    """Hold the warehouse for writing (one writer); refuse at once, exit 3, if it is held."""
+    from segmint.warehouse import DuckDBWarehouse, WarehouseBusy
+
+    warehouse = DuckDBWarehouse(path) if path else s.warehouse()
+    try:
+        with warehouse.exclusive(command):
+            yield
+    except WarehouseBusy as exc:
+        err.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(BUSY_EXIT_CODE) from exc
 
 
 def _exit(code: int) -> None:
@@ -218,10 +238,11 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug events.")] = False,
 ) -> None:
     """Materialize the whole asset graph in process; exits 1 if anything fails."""
-    config.export_environment()
+    s = config.export_environment()
     from orchestration.run import run_all
 
-    summary = run_all(verbose=verbose)
+    with _holding(s, "segmint run"):
+        summary = run_all(verbose=verbose)
     _print_run(summary)
     _exit(0 if summary.success else 1)
 
@@ -238,6 +259,12 @@ def demo(
     from segmint.generate import GeneratorConfig
     from segmint.generate import generate as run_generate
 
+    with _holding(s, "segmint demo"):
+        summary = _demo(s, customers, seed, messiness, run_all, run_generate, GeneratorConfig)
+    _exit(0 if summary.success else 1)
+
+
+def _demo(s, customers, seed, messiness, run_all, run_generate, GeneratorConfig):
     console.rule("1/2 generate sample data")
     result = run_generate(GeneratorConfig(customers, seed, s.landing_dir, messiness))
     console.print(
@@ -256,7 +283,7 @@ def demo(
         console.rule("summary")
         _print_demo_summary(summary, s)
         _print_crm_summary(crm, s)
-    _exit(0 if summary.success else 1)
+    return summary
 
 
 def _forget_synced_state(duckdb_path: Path, destinations: list[str]) -> None:
@@ -483,7 +510,7 @@ def sync(
                 "erase", "+tags", "-tags", "confirmed", "rejected", "API calls"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("destination", "status") else "right")
     failed = False
-    with duckdb.connect(str(path)) as con:
+    with _holding(config.settings(), "segmint sync", path), duckdb.connect(str(path)) as con:
         for d in chosen:
             try:
                 r = sync_destination(con, d, dry_run=dry_run, force=force)

@@ -26,6 +26,7 @@ _TELEMETRY_OFF = {
 class Settings:
     project_dir: Path
     duckdb_path: Path
+    bi_duckdb_path: Path
     landing_dir: Path
     dagster_home: Path
     dbt_target: str
@@ -39,14 +40,25 @@ class Settings:
             value = os.environ.get(var)
             return Path(value).expanduser().resolve() if value else default
 
+        duckdb_path = path("SEGMINT_DUCKDB_PATH", project_dir / "warehouse" / "segmint.duckdb")
         return cls(
             project_dir=project_dir,
-            duckdb_path=path("SEGMINT_DUCKDB_PATH", project_dir / "warehouse" / "segmint.duckdb"),
+            duckdb_path=duckdb_path,
+            # The BI read copy keeps the warehouse's file name (its catalog name) in a folder
+            # beside it: relations compiled by dbt resolve in it unchanged.
+            bi_duckdb_path=path(
+                "SEGMINT_BI_DUCKDB_PATH", duckdb_path.parent / "bi" / duckdb_path.name
+            ),
             landing_dir=path("SEGMINT_LANDING_DIR", project_dir / "data" / "landing"),
             dagster_home=path("DAGSTER_HOME", project_dir / ".dagster_home"),
             dbt_target=os.environ.get("SEGMINT_DBT_TARGET", "dev"),
             pii_salt=os.environ.get("SEGMINT_PII_SALT", DEV_PII_SALT),
         )
+
+    def warehouse(self):
+        from segmint.warehouse import DuckDBWarehouse
+
+        return DuckDBWarehouse(self.duckdb_path, bi_path=self.bi_duckdb_path)
 
 
 def settings() -> Settings:
@@ -64,6 +76,7 @@ def export_environment(s: Settings | None = None) -> Settings:
     for key, value in _TELEMETRY_OFF.items():
         os.environ.setdefault(key, value)
     os.environ["SEGMINT_DUCKDB_PATH"] = str(s.duckdb_path)
+    os.environ["SEGMINT_BI_DUCKDB_PATH"] = str(s.bi_duckdb_path)
     os.environ["SEGMINT_LANDING_DIR"] = str(s.landing_dir)
     os.environ["DAGSTER_HOME"] = str(s.dagster_home)
     os.environ.setdefault("SEGMINT_DBT_TARGET", s.dbt_target)
@@ -73,8 +86,23 @@ def export_environment(s: Settings | None = None) -> Settings:
     return s
 
 
+# The instance settings segmint needs, whatever launches a run (UI, schedule, sensor, CLI):
+# one run at a time (a second waits in the queue instead of failing on the warehouse lock),
+# and run monitoring, so that a run whose process died is marked failed by the daemon.
+INSTANCE_SETTINGS = {
+    "telemetry": {"enabled": False},
+    "run_queue": {"max_concurrent_runs": 1},
+    "run_monitoring": {"enabled": True, "poll_interval_seconds": 30},
+}
+
+
 def _ensure_dagster_home(home: Path) -> None:
+    """Write dagster.yaml with INSTANCE_SETTINGS; keys a user set stay as they are."""
+    import yaml
+
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    current = (yaml.safe_load(config.read_text()) or {}) if config.exists() else {}
+    merged = {**INSTANCE_SETTINGS, **current}
+    if merged != current:
+        config.write_text(yaml.safe_dump(merged, sort_keys=False))

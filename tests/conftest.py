@@ -14,6 +14,7 @@ import pytest
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="segmint-tests-"))
 os.environ["SEGMINT_DUCKDB_PATH"] = str(_SESSION_DIR / "default.duckdb")
+os.environ["SEGMINT_BI_DUCKDB_PATH"] = str(_SESSION_DIR / "bi" / "default.duckdb")
 os.environ["SEGMINT_LANDING_DIR"] = str(_SESSION_DIR / "landing")
 os.environ["DAGSTER_HOME"] = str(_SESSION_DIR / "dagster_home")
 os.environ["SEGMINT_DBT_TARGET"] = "ci"

@@ -12,6 +12,7 @@ from segmint.load import discover
 daily_job = dg.define_asset_job(
     "segmint_daily",
     selection=dg.AssetSelection.all(),
+    executor_def=dg.in_process_executor,
     description=(
         "Ingest, score ticket tone, dbt staging, quality gates, customer marts, clustering, "
         "segment memberships, snapshot and history, CRM sync: the whole asset graph."

@@ -1,21 +1,39 @@
-"""Resources, configured from the environment (see the README's configuration table)."""
+"""Resources, configured from the settings the code location builds once."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
+import sys
+from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
+from packaging import version
 
 from orchestration.defs.dbt import dbt_executable, dbt_project
 from segmint.config import Settings
+from segmint.warehouse import DuckDBWarehouse, WarehouseBusy
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """Where the warehouse file and the landing folder are."""
+    """The warehouse and the landing folder.
+
+    A run holds the warehouse for writing from its first step to its last (one writer, see
+    segmint.warehouse): a second run, or a `segmint load` from a shell, is refused at once
+    with what holds it. Sensors and schedules only read the landing folder and take no lock.
+    """
 
     duckdb_path: str
     landing_dir: str
+    bi_duckdb_path: str = ""
+
+    @property
+    def warehouse(self) -> DuckDBWarehouse:
+        bi = Path(self.bi_duckdb_path) if self.bi_duckdb_path else None
+        return DuckDBWarehouse(Path(self.duckdb_path), bi_path=bi)
 
     @property
     def duckdb(self) -> Path:
@@ -25,11 +43,70 @@ class WarehouseResource(dg.ConfigurableResource):
     def landing(self) -> Path:
         return Path(self.landing_dir)
 
+    @contextlib.contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[WarehouseResource]:
+        run = context.dagster_run
+        if run is None:  # a sensor or schedule evaluation, a definitions check
+            yield self
+            return
+        try:
+            with self.warehouse.exclusive(f"Dagster run {run.run_id}"):
+                if context.instance is not None:
+                    fail_interrupted_runs(context.instance, run.run_id, self.duckdb, context.log)
+                yield self
+        except WarehouseBusy as exc:
+            raise dg.Failure(description=str(exc)) from exc
+
+
+def fail_interrupted_runs(instance: dg.DagsterInstance, current_run_id: str | None,
+                          duckdb_path: Path, log=None) -> list[str]:  # fmt: skip
+    """Mark as failed every run that says it is still going but cannot be.
+
+    Called while holding the warehouse: a live run would hold it, so any other run of this
+    instance (segmint's) still STARTED was interrupted (its process killed, the machine restarted).
+    """
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
+    )
+    failed = []
+    for record in records:
+        run = record.dagster_run
+        if run.run_id == current_run_id:
+            continue
+        instance.report_run_failed(
+            run,
+            message=(
+                f"interrupted: its process stopped without finishing and the warehouse "
+                f"{duckdb_path} was free; marked failed by the next run"
+            ),
+        )
+        failed.append(run.run_id)
+        if log is not None:
+            log.warning(f"run {run.run_id} was interrupted and is now marked failed")
+    return failed
+
+
+class SegmintDbtResource(DbtCliResource):
+    """dagster-dbt's resource, without a `dbt --version` process on every run.
+
+    dagster-dbt runs `dbt --version` once per resource to learn the dbt version (9 s measured,
+    half of it importing dbt-snowflake). When the dbt executable is the one installed beside
+    this interpreter, the installed dbt-core's version is the same answer.
+    """
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        if Path(self.dbt_executable).parent == Path(sys.executable).parent:
+            return version.parse(importlib.metadata.version("dbt-core"))
+        return super()._cli_version
+
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "warehouse": WarehouseResource(
-            duckdb_path=str(settings.duckdb_path), landing_dir=str(settings.landing_dir)
+            duckdb_path=str(settings.duckdb_path),
+            landing_dir=str(settings.landing_dir),
+            bi_duckdb_path=str(settings.bi_duckdb_path),
         ),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        "dbt": SegmintDbtResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
     }

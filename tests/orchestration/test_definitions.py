@@ -84,6 +84,7 @@ EXPECTED_ASSETS = {
     "sync/salesforce": "sync",
     "sync/webhook": "sync",
     "sync/file_export": "sync",
+    "bi/read_copy": "serving",
 }
 
 
@@ -119,6 +120,20 @@ def test_daily_schedule_and_landing_sensor_target_the_whole_graph():
     assert sensor.job_name == "segmint_daily"
     job = defs.resolve_job_def("segmint_daily")
     assert len(job.asset_layer.executable_asset_keys) == len(EXPECTED_ASSETS)
+
+
+def test_every_launcher_runs_one_step_at_a_time_in_one_process():
+    """One writer: the job and ad-hoc asset runs from the UI use the in-process executor."""
+    assert defs.resolve_job_def("segmint_daily").executor_def is dg.in_process_executor
+    assert defs.resolve_implicit_global_asset_job_def().executor_def is dg.in_process_executor
+
+
+def test_the_bi_copy_is_published_after_the_last_mart():
+    graph = defs.resolve_asset_graph()
+    parents = graph.get(dg.AssetKey(["bi", "read_copy"])).parent_keys
+    assert dg.AssetKey(["snapshots", "snap_customer_segments"]) in parents
+    assert dg.AssetKey(["marts", "segment_transitions"]) in parents
+    assert dg.AssetKey(["marts", "dim_customers"]) in parents
 
 
 def test_clustering_sits_between_the_feature_mart_and_the_segment_models():

@@ -8,7 +8,6 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-from dagster_dbt import DbtCliResource
 from typer.testing import CliRunner
 
 from orchestration.defs.dbt import dbt_executable, dbt_project, segmint_dbt_assets
@@ -16,7 +15,8 @@ from orchestration.defs.enrichment import ticket_tones
 from orchestration.defs.ingestion import raw_tables
 from orchestration.defs.ml import customer_clustering
 from orchestration.defs.quality import quality_checks
-from orchestration.defs.resources import WarehouseResource
+from orchestration.defs.resources import SegmintDbtResource, WarehouseResource
+from orchestration.defs.serving import bi_read_copy
 from orchestration.defs.sync import sync_assets
 from orchestration.run import summarize
 from segmint.cli import app
@@ -48,8 +48,12 @@ def _materialize(landing, duckdb_path, monkeypatch):
     # dbt reads the warehouse path from the environment (profiles.yml, target ci).
     monkeypatch.setenv("SEGMINT_DUCKDB_PATH", str(duckdb_path))
     resources = {
-        "warehouse": WarehouseResource(duckdb_path=str(duckdb_path), landing_dir=str(landing)),
-        "dbt": DbtCliResource(
+        "warehouse": WarehouseResource(
+            duckdb_path=str(duckdb_path),
+            landing_dir=str(landing),
+            bi_duckdb_path=str(duckdb_path.parent / "bi" / duckdb_path.name),
+        ),
+        "dbt": SegmintDbtResource(
             project_dir=dbt_project, target="ci", dbt_executable=dbt_executable()
         ),
     }
@@ -61,6 +65,7 @@ def _materialize(landing, duckdb_path, monkeypatch):
                 *segmint_dbt_assets,
                 customer_clustering,
                 *sync_assets,
+                bi_read_copy,
                 *quality_checks,
             ],
             resources=resources,
@@ -102,6 +107,25 @@ def test_whole_graph_materializes_with_every_check_run(built):
     assert len(summary.materialized) == len(EXPECTED_ASSETS)
     assert summary.checks_failed == []
     assert summary.checks_passed >= 25
+
+
+def test_bi_tools_read_a_copy_of_the_marts_with_no_personal_data(built):
+    _, path = built
+    bi = path.parent / "bi" / path.name
+    with (
+        duckdb.connect(str(bi), read_only=True) as copy,
+        duckdb.connect(str(path), read_only=True) as w,
+    ):
+        listed = "select schema_name, table_name from duckdb_tables() order by all"
+        in_copy = copy.execute(listed).fetchall()
+        marts = [r for r in w.execute(listed).fetchall() if r[0] == "marts"]
+        assert in_copy == [r for r in marts if r[1] != "crm_segment_tags"]
+        assert ("marts", "segment_kpi_base") in in_copy and ("marts", "dim_customers") in in_copy
+        count = "select count(*), count(distinct customer_id) from marts.customer_segments"
+        assert copy.execute(count).fetchone() == w.execute(count).fetchone()
+        # dbt's descriptions travel with the tables, for the BI tool's catalog.
+        comment = "select comment from duckdb_tables() where table_name = 'dim_customers'"
+        assert copy.execute(comment).fetchone() == w.execute(comment).fetchone() != (None,)
 
 
 def test_staging_holds_every_valid_raw_row_once(built, clean_landing):
@@ -254,8 +278,9 @@ def test_a_failed_blocking_gate_stops_everything_downstream(built, clean_landing
     assert "staging/stg_shop__orders" in summary.materialized
     downstream = {"intermediate/int_identity__records", "marts/fct_orders", "marts/customer_rfm",
                   "marts/customer_segments", "snapshots/snap_customer_segments",
-                  "marts/crm_segment_tags", "sync/hubspot"}  # fmt: skip
+                  "marts/crm_segment_tags", "sync/hubspot", "bi/read_copy"}  # fmt: skip
     assert not downstream & set(summary.materialized)
+    assert not (corrupted.parent / "bi").exists()  # BI keeps the last good copy
 
 
 def test_clustering_asset_writes_segments_that_reach_customer_segments(built):

@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
+import pytest
 from typer.testing import CliRunner
 
 from segmint.cli import app
@@ -86,3 +88,11 @@ def test_febrl_without_email_or_phone_resolves_at_f1_099(tmp_path):
     assert scores.precision >= 0.99
     assert scores.recall >= 0.97
     assert scores.f1 >= 0.99
+    # The prior is the fixed point: open pairs x prior = the matches the scores expect.
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        prior, expected = con.execute(
+            "select max(prior_match_probability), sum(match_probability) "
+            "from intermediate.int_identity__scored_pairs"
+        ).fetchone()
+    assert prior * (1000 * 999 / 2) == pytest.approx(expected, rel=0.01)
+    assert 450 < expected < 550  # FEBRL 1 holds 500 true pairs

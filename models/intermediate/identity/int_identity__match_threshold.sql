@@ -36,25 +36,25 @@ ranked as (
 
 {%- if configured == 'auto' %}
 
-best as (
+    best as (
 
-    select
-        match_probability as calibrated_threshold,
-        2 * expected_true_links / (linked_pairs + expected_matches) as expected_f1
-    from ranked
-    order by expected_f1 desc, match_probability desc
-    limit 1
+        select
+            match_probability as calibrated_threshold,
+            2 * expected_true_links / (linked_pairs + expected_matches) as expected_f1
+        from ranked
+        order by expected_f1 desc, match_probability desc
+        limit 1
 
-),
+    ),
 
-chosen as (
+    chosen as (
 
-    select
-        'expected_f1' as threshold_method,
-        greatest(coalesce(max(calibrated_threshold), {{ floor }}), {{ floor }}) as match_threshold
-    from best
+        select
+            'expected_f1' as threshold_method,
+            greatest(coalesce(max(calibrated_threshold), {{ floor }}), {{ floor }}) as match_threshold
+        from best
 
-),
+    ),
 
 {%- else %}
 
@@ -89,7 +89,7 @@ final as (
         at_threshold.expected_true_links / nullif(at_threshold.linked_pairs, 0)
             as expected_precision,
         at_threshold.expected_true_links
-        / nullif((select max(expected_matches) from ranked), 0) as expected_recall
+        / nullif((select max(ranked.expected_matches) from ranked), 0) as expected_recall
     from chosen
     cross join at_threshold
 

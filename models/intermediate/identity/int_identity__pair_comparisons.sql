@@ -6,7 +6,9 @@
     without the number), and each rule pairs two fields, so a pair with typos in several
     fields is still found through any two it gets right. A block (one value of a rule's
     keys) with more than var identity_max_block_size records is skipped: it would add
-    pairs quadratically and say little; the other rules still reach its records. #}
+    pairs quadratically and say little; the other rules still reach its records. Each rule
+    also keeps within a pair budget (var identity_max_pairs_per_record times the records),
+    so that the candidate pairs grow with the records, not with their square. #}
 {%- set rules = [
     ('name_tokens', ['name_token', 'birth_date_key']),
     ('name_tokens', ['name_token', 'city_soundex']),
@@ -75,14 +77,22 @@ name_tokens as (
     where last_name_soundex is not null
 
 ),
+
+budget as (
+
+    select count(*) * {{ var('identity_max_pairs_per_record') }} as pair_budget from candidates
+
+),
 {%- for relation, rule in rules %}
 
     blocks_{{ loop.index }} as (
 
         select
             {%- for key in rule %}
-                {{ key }}{% if not loop.last %},{% endif %}
+                {{ key }},
             {%- endfor %}
+            count(*) as block_size,
+            count(*) * (count(*) - 1) / 2 as block_pairs
         from {{ relation }}
         where
             {%- for key in rule %}
@@ -95,6 +105,29 @@ name_tokens as (
         having count(*) between 2 and {{ max_block }}
 
     ),
+
+    -- The rule's pair budget: its blocks from the smallest up, as long as their pairs stay
+    -- within var identity_max_pairs_per_record times the records. A rule that is selective
+    -- here keeps every block; one that is not on this data (a name and a city, where the
+    -- data has few cities) keeps only its small, telling blocks.
+    kept_{{ loop.index }} as (
+
+        select
+            {%- for key in rule %}
+                {{ key }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+        from (
+            select
+                blocks_{{ loop.index }}.*,
+                sum(blocks_{{ loop.index }}.block_pairs) over (
+                    order by blocks_{{ loop.index }}.block_size
+                    range between unbounded preceding and current row
+                ) as cumulative_pairs
+            from blocks_{{ loop.index }}
+        )
+        where cumulative_pairs <= (select budget.pair_budget from budget)
+
+    ),
 {%- endfor %}
 
 blocked as (
@@ -103,7 +136,7 @@ blocked as (
         select
             l.record_id as record_id_l,
             r.record_id as record_id_r
-        from blocks_{{ loop.index }} as b
+        from kept_{{ loop.index }} as b
         inner join {{ relation }} as l
             on
                 {%- for key in rule %}

@@ -24,15 +24,6 @@ candidates as (
 
 ),
 
-prior_weight as (
-
-    select
-        ln(max(prior_match_probability) / (1 - max(prior_match_probability))) / ln(2)
-            as prior_match_weight
-    from parameters
-
-),
-
 levels as (
 
     {%- for c in comparisons %}
@@ -131,12 +122,13 @@ term_adjustments as (
 
 ),
 
-scored as (
+-- Evidence of each pair in bits: the sum of its comparison weights and term adjustments.
+pair_evidence as (
 
     select
         comparisons.*,
-        prior_weight.prior_match_weight + evidence.evidence_weight
-        + coalesce(term_adjustments.term_frequency_weight, 0) as match_weight
+        evidence.evidence_weight + coalesce(term_adjustments.term_frequency_weight, 0)
+            as evidence_bits
     from comparisons
     inner join evidence
         on
@@ -146,6 +138,78 @@ scored as (
         on
             comparisons.record_id_l = term_adjustments.record_id_l
             and comparisons.record_id_r = term_adjustments.record_id_r
+
+),
+
+-- The prior: the probability that an open pair matches. EM's estimate (fs_parameters) is
+-- refined to the fixed point where it equals the matches the scores themselves expect among
+-- all open pairs: prior = sum of match probabilities / open pairs, var
+-- identity_prior_iterations rounds (each one pass over the scored pairs). EM's own share is
+-- learnt on the training pairs, which hold few non-matches, and overstates it.
+prior_0 as (
+
+    select
+        max(prior_match_probability) as prior_probability,
+        max(open_pairs) as open_pairs
+    from parameters
+
+),
+{%- for i in range(var('identity_prior_iterations')) %}
+
+    expected_{{ i + 1 }} as (
+
+        select
+            sum(
+                1 / (
+                    1 + power(
+                        2,
+                        -(
+                            ln(prior_{{ i }}.prior_probability / (1 - prior_{{ i }}.prior_probability))
+                            / ln(2)
+                            + pair_evidence.evidence_bits
+                        )
+                    )
+                )
+            ) as expected_matches
+        from pair_evidence
+        cross join prior_{{ i }}
+
+    ),
+
+    prior_{{ i + 1 }} as (
+
+        select
+            case
+                when prior_{{ i }}.open_pairs > 0 and expected_{{ i + 1 }}.expected_matches is not null
+                    then least(
+                        greatest(expected_{{ i + 1 }}.expected_matches / prior_{{ i }}.open_pairs, 1e-12),
+                        0.5
+                    )
+                else prior_{{ i }}.prior_probability
+            end as prior_probability,
+            prior_{{ i }}.open_pairs
+        from prior_{{ i }}
+        cross join expected_{{ i + 1 }}
+
+    ),
+{%- endfor %}
+
+prior_weight as (
+
+    select
+        prior_probability as prior_match_probability,
+        ln(prior_probability / (1 - prior_probability)) / ln(2) as prior_match_weight
+    from prior_{{ var('identity_prior_iterations') }}
+
+),
+
+scored as (
+
+    select
+        pair_evidence.* exclude (evidence_bits),  -- noqa: RF02
+        prior_weight.prior_match_weight + pair_evidence.evidence_bits as match_weight,
+        prior_weight.prior_match_probability
+    from pair_evidence
     cross join prior_weight
 
 ),

@@ -1,0 +1,36 @@
+"""The read copy for BI tools: the marts published to a separate DuckDB file after a run."""
+
+import dagster as dg
+
+from orchestration.defs.dbt import dbt_history_assets, dbt_models_assets, dbt_segments_assets
+from orchestration.defs.resources import WarehouseResource
+from segmint.warehouse import BI_SCHEMAS
+
+BI_COPY_KEY = dg.AssetKey(["bi", "read_copy"])
+
+
+@dg.asset(
+    key=BI_COPY_KEY,
+    deps=[*dbt_models_assets.keys, *dbt_segments_assets.keys, *dbt_history_assets.keys],
+    group_name="serving",
+    kinds={"duckdb"},
+    description=(
+        f"The schemas BI tools read ({', '.join(BI_SCHEMAS)}; activation tables left out) copied "
+        "to SEGMINT_BI_DUCKDB_PATH and renamed over the previous copy in one step: a BI tool "
+        "may hold it open for hours without blocking a run, and sees new data on reconnect."
+    ),
+)
+def bi_read_copy(context: dg.AssetExecutionContext,
+                 warehouse: WarehouseResource) -> dg.MaterializeResult:  # fmt: skip
+    if not warehouse.bi_duckdb_path:
+        context.log.info("no BI copy path configured (SEGMINT_BI_DUCKDB_PATH): nothing published")
+        return dg.MaterializeResult(metadata={"published": False})
+    copy = warehouse.warehouse.publish_bi_copy()
+    return dg.MaterializeResult(
+        metadata={
+            "published": True,
+            "path": dg.MetadataValue.path(str(copy.path)),
+            "tables": len(copy.tables),
+            "rows": copy.rows,
+        }
+    )

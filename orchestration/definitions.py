@@ -1,36 +1,16 @@
-"""segmint's Dagster definitions: `dagster dev -m orchestration.definitions`."""
+"""segmint's Dagster code location: `dagster dev -m orchestration.definitions`.
+
+Importing this module does no work: Dagster calls `defs()` when it loads the code location.
+That call builds the settings once (from the environment), makes sure the dbt manifest
+matches the project, and assembles the assets, checks, job, schedule, sensor and resources.
+"""
 
 import dagster as dg
 
-from orchestration.defs.automation import daily_job, daily_schedule, landing_files_sensor
-from orchestration.defs.dbt import segmint_dbt_assets
-from orchestration.defs.enrichment import ticket_tones
-from orchestration.defs.ingestion import raw_tables
-from orchestration.defs.ml import customer_clustering
-from orchestration.defs.quality import quality_checks
-from orchestration.defs.resources import build_resources
-from orchestration.defs.serving import bi_read_copy
-from orchestration.defs.sync import sync_assets
-from segmint.config import export_environment
 
-settings = export_environment()
+@dg.definitions
+def defs() -> dg.Definitions:
+    from orchestration.build import build_definitions
+    from segmint.config import export_environment
 
-defs = dg.Definitions(
-    assets=[
-        raw_tables,
-        ticket_tones,
-        *segmint_dbt_assets,
-        customer_clustering,
-        *sync_assets,
-        bi_read_copy,
-    ],
-    asset_checks=quality_checks,
-    jobs=[daily_job],
-    schedules=[daily_schedule],
-    sensors=[landing_files_sensor],
-    resources=build_resources(settings),
-    # One writer: every step of a run executes in one process, one after another, whatever
-    # launches it (UI, schedule, sensor, `dagster job execute`, `segmint run`). DuckDB allows
-    # one read-write process per file; the in-process executor also loads the code once.
-    executor=dg.in_process_executor,
-)
+    return build_definitions(export_environment())

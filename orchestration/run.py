@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from segmint.contracts import TABLES
+from segmint.sync.config import NOT_CONFIGURED
 
 _QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 _VERBOSE = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
@@ -24,10 +25,11 @@ class RunSummary:
     checks_failed: list[str] = field(default_factory=list)
     checks_warned: list[str] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)
+    not_configured: list[str] = field(default_factory=list)  # destinations skipped
 
     @property
     def dbt_nodes_built(self) -> int:
-        python_assets = ("raw/", "enrichment/")
+        python_assets = ("raw/", "enrichment/", "ml/", "sync/", "bi/")
         return sum(1 for key in self.materialized if not key.startswith(python_assets))
 
 
@@ -35,7 +37,7 @@ def run_all(verbose: bool = False) -> RunSummary:
     """Run the daily job against the instance in DAGSTER_HOME, so the UI shows the run."""
     from orchestration.definitions import defs
 
-    job = defs.resolve_job_def("segmint_daily")
+    job = defs().resolve_job_def("segmint_daily")
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance, raise_on_error=False, run_config=_VERBOSE if verbose else _QUIET
@@ -64,5 +66,11 @@ def summarize(result: dg.ExecuteInProcessResult) -> RunSummary:
             summary.checks_warned.append(name)
         else:
             summary.checks_failed.append(name)
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_OBSERVATION":
+            observation = event.event_specific_data.asset_observation
+            status = observation.metadata.get("status")
+            if status is not None and status.value == NOT_CONFIGURED:
+                summary.not_configured.append(observation.asset_key.path[-1])
     summary.failed_steps = list(result.get_failed_step_keys())
     return summary

@@ -409,6 +409,8 @@ def _print_run(summary) -> None:
     )
     for check in summary.checks_warned:
         console.print(f"[yellow]warning:[/yellow] {check}")
+    for name in summary.not_configured:
+        console.print(f"sync {name}: not configured, skipped (docs/crm-sync.md)")
     for step in summary.failed_steps:
         err.print(f"[red]failed step:[/red] {step}")
     for check in summary.checks_failed:
@@ -513,6 +515,9 @@ def sync(
     with _holding(config.settings(), "segmint sync", path), duckdb.connect(str(path)) as con:
         for d in chosen:
             try:
+                if not d.check_configured(os.environ):
+                    table.add_row(d.name, "not configured", *[""] * 11)
+                    continue
                 r = sync_destination(con, d, dry_run=dry_run, force=force)
             except (DestinationError, GuardrailError, SyncError) as exc:
                 err.print(f"[red]error:[/red] {exc}")

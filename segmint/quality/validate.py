@@ -379,12 +379,11 @@ def validate(
                 }
                 if suite.key and query is None:
                     result_format["unexpected_index_column_names"] = [suite.key]
-                actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if docs_dir else []
                 checkpoint = context.checkpoints.add(
                     gx.Checkpoint(
                         name=f"{name}_checkpoint",
                         validation_definitions=[definition],
-                        actions=actions,
+                        actions=[],
                         result_format=result_format,
                     )
                 )
@@ -405,6 +404,9 @@ def validate(
                         "" if o.success else "; the baseline had one"
                     )
             results.append(SuiteResult(suite, outcomes, rows=volumes[suite.name]))
+        if docs_dir is not None and to_run:
+            # Data Docs once for every suite of this call, not once per checkpoint.
+            context.build_data_docs(site_names=["segmint"])
     finally:
         gx_duckdb.close(source)
         del source, context

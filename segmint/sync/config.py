@@ -7,6 +7,7 @@ settings and resolves URLs and secrets from the environment (never from the file
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,8 @@ from segmint.config import PROJECT_DIR
 from segmint.reference import consent_purposes
 
 DESTINATIONS_FILE = PROJECT_DIR / "models" / "marts" / "activation" / "_destinations.yml"
+# A destination whose environment is not set at all is skipped with this status.
+NOT_CONFIGURED = "not configured"
 MAX_BATCH = {"hubspot": 100, "salesforce": 200, "webhook": 1000, "file": 1_000_000}
 
 
@@ -67,6 +70,26 @@ class Destination(BaseModel):
         if self.type in ("hubspot", "salesforce", "webhook") and not self.url_env:
             raise ValueError(f"a {self.type} destination needs url_env")
         return self
+
+    @property
+    def required_env(self) -> list[str]:
+        """The environment variables this destination cannot run without."""
+        return [v for v in (self.url_env, self.token_env, self.secret_env) if v]
+
+    def check_configured(self, environ: Mapping[str, str]) -> bool:
+        """True when every required variable is set; False when none is (the destination is
+        simply not in use here: a run skips it); DestinationError naming the missing ones
+        when only some are (a half-done set-up must not pass silently)."""
+        required = self.required_env
+        missing = [v for v in required if not environ.get(v)]
+        if not missing:
+            return True
+        if len(missing) == len(required):
+            return False
+        raise DestinationError(
+            f"destination {self.name} is partly configured: set {', '.join(missing)} "
+            f"(or unset {', '.join(v for v in required if v not in missing)} to skip it)"
+        )
 
     def _env(self, var: str | None, what: str) -> str:
         value = os.environ.get(var or "", "")

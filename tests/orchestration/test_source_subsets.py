@@ -20,6 +20,7 @@ from orchestration.run import summarize
 from segmint.datasets import landing_from_cdnow, landing_from_febrl
 from segmint.generate import GeneratorConfig, generate
 from segmint.quality.validate import SKIPPED_EMPTY
+from segmint.sync.config import load_destinations
 from tests.orchestration.test_pipeline import _materialize, _point_sync_at
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -34,8 +35,15 @@ def crm():
 
 
 def _run(landing: Path, root: Path, crm, monkeypatch):
+    """A whole run; crm=None: no CRM configured at all (the destinations' variables unset)."""
     warehouse = root / "w.duckdb"
-    _point_sync_at(crm, landing, monkeypatch, root / "exports")
+    if crm is None:
+        for destination in load_destinations():
+            for var in destination.required_env:
+                monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("SEGMINT_EXPORT_DIR", str(root / "exports"))
+    else:
+        _point_sync_at(crm, landing, monkeypatch, root / "exports")
     result = _materialize(landing, warehouse, monkeypatch)
     summary = summarize(result)
     assert result.success, (summary.failed_steps, summary.checks_failed)
@@ -56,10 +64,14 @@ def _q(warehouse: Path, sql: str):
         return con.execute(sql).fetchall()
 
 
-def test_orders_only_public_cdnow_runs_green(tmp_path, crm, monkeypatch):
+def test_orders_only_public_cdnow_runs_green(tmp_path, monkeypatch):
     landing = tmp_path / "landing"
     assert landing_from_cdnow(DATA / "cdnow_sample.txt", landing) == 6919
-    result, warehouse = _run(landing, tmp_path, crm, monkeypatch)
+    # No CRM is configured either: the run is green and says which destinations it skipped.
+    result, warehouse = _run(landing, tmp_path, None, monkeypatch)
+    assert summarize(result).not_configured == ["hubspot", "salesforce", "webhook"]
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "sync/file_export" in materialized and "sync/hubspot" not in materialized
 
     assert _skipped_checks(result) == {
         "gx_stg_crm__contacts",

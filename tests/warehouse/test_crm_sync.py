@@ -373,3 +373,16 @@ def test_crm_emulator_command_serves_on_the_given_port(tmp_path):
     finally:
         server.terminate()
         assert server.wait(timeout=10) is not None
+
+
+def test_a_destination_is_configured_skipped_or_refused_by_its_environment():
+    from segmint.sync.config import DestinationError, load_destinations
+
+    hubspot = next(d for d in load_destinations() if d.type == "hubspot")
+    url, token = hubspot.required_env
+    assert hubspot.check_configured({url: "https://api.example", token: "t"}) is True
+    assert hubspot.check_configured({}) is False  # not in use here: skipped
+    with pytest.raises(DestinationError, match=f"partly configured: set {token}"):
+        hubspot.check_configured({url: "https://api.example"})
+    export = next(d for d in load_destinations() if d.type == "file")
+    assert export.check_configured({}) is True  # a file export needs no credentials

@@ -63,14 +63,32 @@ canonical as (
 
 ),
 
+-- Soundex once per distinct value: a name recurs across many records, and the key is a chain
+-- of string functions (computing it per row took 6.2 s of the stage at 100k customers).
+soundex_codes as (
+
+    select
+        name_value,
+        {{ segmint.soundex('name_value') }} as code
+    from (
+        select canonical.first_name_canonical as name_value from canonical
+        union
+        select canonical.last_name_key as name_value from canonical
+        union
+        select canonical.city_key as name_value from canonical
+    ) as names
+    where name_value is not null
+
+),
+
 -- Blocking keys that survive typing errors: phonetic names, a birth date that ignores a
 -- day/month swap, a street without its number.
 final as (
 
     select
         canonical.*,
-        {{ segmint.soundex('canonical.first_name_canonical') }} as first_name_soundex,
-        {{ segmint.soundex('canonical.last_name_key') }} as last_name_soundex,
+        first_names.code as first_name_soundex,
+        last_names.code as last_name_soundex,
         cast(extract(year from canonical.date_of_birth) as {{ dbt.type_string() }}) || '-'
         || cast(least(
             extract(month from canonical.date_of_birth), extract(day from canonical.date_of_birth)
@@ -78,22 +96,24 @@ final as (
         || cast(greatest(
             extract(month from canonical.date_of_birth), extract(day from canonical.date_of_birth)
         ) as {{ dbt.type_string() }}) as birth_date_key,
-        {{ segmint.soundex('canonical.city_key') }} as city_soundex,
+        cities.code as city_soundex,
         -- Both names as a set, phonetically: first and last name swapped still agree.
         case
             when canonical.first_name_canonical is not null and canonical.last_name_key is not null
-                then least(
-                    {{ segmint.soundex('canonical.first_name_canonical') }},
-                    {{ segmint.soundex('canonical.last_name_key') }}
-                ) || '|' || greatest(
-                    {{ segmint.soundex('canonical.first_name_canonical') }},
-                    {{ segmint.soundex('canonical.last_name_key') }}
-                )
+                then
+                    least(first_names.code, last_names.code)
+                    || '|' || greatest(first_names.code, last_names.code)
         end as name_set_key,
         nullif(
             trim({{ segmint.regexp_replace_all('canonical.street_key', '[0-9]', '') }}), ''
         ) as street_name_key
     from canonical
+    left join soundex_codes as first_names
+        on canonical.first_name_canonical = first_names.name_value
+    left join soundex_codes as last_names
+        on canonical.last_name_key = last_names.name_value
+    left join soundex_codes as cities
+        on canonical.city_key = cities.name_value
 
 )
 

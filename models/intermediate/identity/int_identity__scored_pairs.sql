@@ -146,6 +146,18 @@ pair_evidence as (
 -- all open pairs: prior = sum of match probabilities / open pairs, var
 -- identity_prior_iterations rounds (each one pass over the scored pairs). EM's own share is
 -- learnt on the training pairs, which hold few non-matches, and overstates it.
+-- The prior's iterations read the distinct evidence values (to a thousandth of a bit) and
+-- how many pairs have each, not every pair again.
+evidence_counts as (
+
+    select
+        round(pair_evidence.evidence_bits, 3) as evidence_bits,
+        count(*) as pair_count
+    from pair_evidence
+    group by round(pair_evidence.evidence_bits, 3)
+
+),
+
 prior_0 as (
 
     select
@@ -160,18 +172,18 @@ prior_0 as (
 
         select
             sum(
-                1 / (
+                evidence_counts.pair_count / (
                     1 + power(
                         2,
                         -(
                             ln(prior_{{ i }}.prior_probability / (1 - prior_{{ i }}.prior_probability))
                             / ln(2)
-                            + pair_evidence.evidence_bits
+                            + evidence_counts.evidence_bits
                         )
                     )
                 )
             ) as expected_matches
-        from pair_evidence
+        from evidence_counts
         cross join prior_{{ i }}
 
     ),

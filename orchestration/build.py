@@ -1,0 +1,37 @@
+"""The Definitions of the code location, built from settings (see orchestration/definitions.py)."""
+
+import dagster as dg
+
+from segmint.config import Settings
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    from orchestration.defs.automation import daily_job, daily_schedule, landing_files_sensor
+    from orchestration.defs.dbt import segmint_dbt_assets
+    from orchestration.defs.enrichment import ticket_tones
+    from orchestration.defs.ingestion import raw_tables
+    from orchestration.defs.ml import customer_clustering
+    from orchestration.defs.quality import quality_checks
+    from orchestration.defs.resources import build_resources
+    from orchestration.defs.serving import bi_read_copy
+    from orchestration.defs.sync import sync_assets
+
+    return dg.Definitions(
+        assets=[
+            raw_tables,
+            ticket_tones,
+            *segmint_dbt_assets,
+            customer_clustering,
+            *sync_assets,
+            bi_read_copy,
+        ],
+        asset_checks=quality_checks,
+        jobs=[daily_job],
+        schedules=[daily_schedule],
+        sensors=[landing_files_sensor],
+        resources=build_resources(settings),
+        # One writer: every step of a run executes in one process, one after another,
+        # whatever launches it (UI, schedule, sensor, `dagster job execute`, `segmint run`).
+        # DuckDB allows one read-write process per file; in process, the code loads once.
+        executor=dg.in_process_executor,
+    )

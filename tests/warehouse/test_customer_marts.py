@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from segmint.load import load
+from segmint.warehouse import DuckDBWarehouse
 from tests.warehouse.helpers import DBT, ROOT, built_warehouse, dbt, dbt_build, frame
 
 
@@ -183,7 +184,9 @@ def test_new_events_build_incrementally_to_the_same_rows_as_a_full_refresh(marts
 
 def test_segment_kpis_are_queryable_with_metricflow(marts, tmp_path):
     warehouse, _, _ = marts
-    env = {**os.environ, "SEGMINT_DUCKDB_PATH": str(warehouse), "SEGMINT_DBT_TARGET": "ci"}
+    # mf reads the BI copy, as a BI tool does, not the warehouse a run may be writing.
+    bi = DuckDBWarehouse(warehouse, bi_path=tmp_path / "bi" / warehouse.name).publish_bi_copy()
+    env = {**os.environ, "SEGMINT_DUCKDB_PATH": str(bi.path), "SEGMINT_DBT_TARGET": "ci"}
     # mf reads target/semantic_manifest.json of the project, which `dbt parse` writes.
     parse = subprocess.run([DBT, "parse", "--quiet"], cwd=ROOT, env=env, capture_output=True)
     assert parse.returncode == 0, parse.stdout[-2000:]

@@ -1,6 +1,7 @@
 """dbt models, seeds and snapshots as Dagster assets; dbt tests become asset checks."""
 
 import os
+import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,6 +13,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from segmint.config import PROJECT_DIR
 
 RAW_PREFIX = "raw"
+PARTIAL_PARSE = "partial_parse.msgpack"
 _SOURCES_OF_TRUTH = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "snapshots")
 
 
@@ -87,6 +89,25 @@ STAGE_SELECTIONS = {
 UNIT_TESTS_EXCLUDED = ["build", "--exclude-resource-type", "unit_test"]
 
 
+def keep_partial_parse(invocation_target: Path) -> None:
+    """Hand this step's parse on to the next dbt step.
+
+    dagster-dbt gives every invocation its own target folder and seeds it with the project's
+    `target/partial_parse.msgpack`. dbt discards that file whenever the profile differs from
+    the one it was parsed with (the warehouse path is part of it), and each of the run's four
+    steps then parsed the whole project again. Copying the file back after a step means one
+    full parse at most per run (none while the settings stay the same).
+    """
+    produced = Path(invocation_target) / PARTIAL_PARSE
+    if not produced.exists():
+        return
+    shared = Path(dbt_project.project_dir) / os.environ.get("DBT_TARGET_PATH", "target")
+    shared.mkdir(parents=True, exist_ok=True)
+    staging = shared / f".{PARTIAL_PARSE}.{os.getpid()}"
+    shutil.copyfile(produced, staging)
+    os.replace(staging, shared / PARTIAL_PARSE)
+
+
 def _stage(stage: str):
     select, exclude = STAGE_SELECTIONS[stage]
 
@@ -99,7 +120,9 @@ def _stage(stage: str):
         exclude=exclude,
     )
     def _assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-        yield from dbt.cli(UNIT_TESTS_EXCLUDED, context=context).stream()
+        invocation = dbt.cli(UNIT_TESTS_EXCLUDED, context=context)
+        yield from invocation.stream()
+        keep_partial_parse(invocation.target_path)
 
     _assets.__doc__ = f"`dbt build` of the {stage} step: its nodes and their data tests."
     return _assets

@@ -69,14 +69,14 @@ soundex_codes as (
 
     select
         name_value,
-        {{ segmint.soundex('name_value') }} as code
+        {{ segmint.soundex('name_value') }} as soundex_code
     from (
         select canonical.first_name_canonical as name_value from canonical
         union
         select canonical.last_name_key as name_value from canonical
         union
         select canonical.city_key as name_value from canonical
-    ) as names
+    ) as distinct_values
     where name_value is not null
 
 ),
@@ -87,8 +87,8 @@ final as (
 
     select
         canonical.*,
-        first_names.code as first_name_soundex,
-        last_names.code as last_name_soundex,
+        first_names.soundex_code as first_name_soundex,
+        last_names.soundex_code as last_name_soundex,
         cast(extract(year from canonical.date_of_birth) as {{ dbt.type_string() }}) || '-'
         || cast(least(
             extract(month from canonical.date_of_birth), extract(day from canonical.date_of_birth)
@@ -96,13 +96,13 @@ final as (
         || cast(greatest(
             extract(month from canonical.date_of_birth), extract(day from canonical.date_of_birth)
         ) as {{ dbt.type_string() }}) as birth_date_key,
-        cities.code as city_soundex,
+        cities.soundex_code as city_soundex,
         -- Both names as a set, phonetically: first and last name swapped still agree.
         case
             when canonical.first_name_canonical is not null and canonical.last_name_key is not null
                 then
-                    least(first_names.code, last_names.code)
-                    || '|' || greatest(first_names.code, last_names.code)
+                    least(first_names.soundex_code, last_names.soundex_code)
+                    || '|' || greatest(first_names.soundex_code, last_names.soundex_code)
         end as name_set_key,
         nullif(
             trim({{ segmint.regexp_replace_all('canonical.street_key', '[0-9]', '') }}), ''

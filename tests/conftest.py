@@ -49,8 +49,13 @@ def warehouse(tmp_path: Path) -> Path:
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Great Expectations keeps DuckDB objects in its module caches, and at interpreter
     teardown nanobind lists them as "leaked" over a screen of lines: harmless, and after every
-    result is printed. Standard error is closed for the teardown alone (as `segmint` does)."""
+    result is printed. Standard error is closed for the teardown alone (as `segmint` does),
+    from an exit handler: pytest restores its own file descriptors after this hook."""
+    import atexit
     import sys
 
-    sys.stderr.flush()
-    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    def quiet_teardown() -> None:
+        sys.stderr.flush()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+
+    atexit.register(quiet_teardown)

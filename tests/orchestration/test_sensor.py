@@ -19,18 +19,20 @@ def test_new_and_changed_files_are_detected_once(tmp_path):
 
 
 def test_sensor_requests_a_run_for_new_files_and_skips_otherwise(tmp_path):
+    # The warehouse resource holds the warehouse for a run's duration (a context manager):
+    # a sensor evaluation opens it like Dagster's daemon does, and takes no lock.
     warehouse = WarehouseResource(duckdb_path=str(tmp_path / "w.duckdb"), landing_dir=str(tmp_path))
+    resources = {"warehouse": warehouse}
     with dg.instance_for_test() as instance:
-        ctx = dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse})
-        assert isinstance(landing_files_sensor(ctx), dg.SkipReason)
+        with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+            assert isinstance(landing_files_sensor(ctx), dg.SkipReason)
+            cursor = ctx.cursor
         (tmp_path / "orders_2026-11-02.parquet").write_bytes(b"x")
-        ctx = dg.build_sensor_context(
-            instance=instance, cursor=ctx.cursor, resources={"warehouse": warehouse}
-        )
-        request = landing_files_sensor(ctx)
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as ctx:
+            request = landing_files_sensor(ctx)
+            assert warehouse.warehouse.holder() is None
+            cursor = ctx.cursor
         assert isinstance(request, dg.RunRequest)
         assert "orders_2026-11-02.parquet" in request.tags["segmint/new_files"]
-        ctx = dg.build_sensor_context(
-            instance=instance, cursor=ctx.cursor, resources={"warehouse": warehouse}
-        )
-        assert isinstance(landing_files_sensor(ctx), dg.SkipReason)
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as ctx:
+            assert isinstance(landing_files_sensor(ctx), dg.SkipReason)

@@ -255,16 +255,17 @@ def demo(
 ) -> None:
     """Generate sample data into the landing folder, run the pipeline, print a summary."""
     s = config.export_environment()
+    with _holding(s, "segmint demo"):
+        summary = _demo(s, customers, seed, messiness)
+    _exit(0 if summary.success else 1)
+
+
+def _demo(s: config.Settings, customers: int, seed: int, messiness: float):
+    """Generate, point the destinations at a local emulator, run the job; the run summary."""
     from orchestration.run import run_all
     from segmint.generate import GeneratorConfig
     from segmint.generate import generate as run_generate
 
-    with _holding(s, "segmint demo"):
-        summary = _demo(s, customers, seed, messiness, run_all, run_generate, GeneratorConfig)
-    _exit(0 if summary.success else 1)
-
-
-def _demo(s, customers, seed, messiness, run_all, run_generate, GeneratorConfig):
     console.rule("1/2 generate sample data")
     result = run_generate(GeneratorConfig(customers, seed, s.landing_dir, messiness))
     console.print(

@@ -15,31 +15,24 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from segmint.sync.emulator import CrmEmulator, seed_from_landing
+from segmint.sync.emulator import CrmEmulator
 from segmint.warehouse import DuckDBWarehouse
+from tests.orchestration.test_pipeline import crm_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
 def _environment(root: Path, landing: Path, crm: CrmEmulator) -> dict[str, str]:
-    crm.seed(seed_from_landing(landing))
-    crm.state.webhook_secret = "hook-secret"
     return {
         **os.environ,
+        **crm_environment(crm, landing, root / "exports"),
         "SEGMINT_DUCKDB_PATH": str(root / "w" / "segmint.duckdb"),
         "SEGMINT_BI_DUCKDB_PATH": str(root / "w" / "bi" / "segmint.duckdb"),
         "SEGMINT_LANDING_DIR": str(landing),
         "DAGSTER_HOME": str(root / "dagster_home"),
         "SEGMINT_DATA_DOCS_DIR": str(root / "docs"),
         "SEGMINT_DBT_TARGET": "ci",
-        "SEGMINT_HUBSPOT_URL": crm.url,
-        "SEGMINT_HUBSPOT_TOKEN": "token",
-        "SEGMINT_SALESFORCE_URL": crm.url,
-        "SEGMINT_SALESFORCE_TOKEN": "token",
-        "SEGMINT_WEBHOOK_URL": crm.url + "/webhook",
-        "SEGMINT_WEBHOOK_SECRET": "hook-secret",
-        "SEGMINT_EXPORT_DIR": str(root / "exports"),
     }
 
 

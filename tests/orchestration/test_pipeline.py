@@ -28,11 +28,11 @@ from segmint.sync.emulator import CrmEmulator, seed_from_landing
 from tests.orchestration.test_definitions import EXPECTED_ASSETS
 
 
-def _point_sync_at(crm, landing, monkeypatch, exports):
+def crm_environment(crm, landing, exports) -> dict[str, str]:
     """The destinations' environment, aimed at a local CRM emulator seeded from landing."""
     crm.seed(seed_from_landing(landing))
     crm.state.webhook_secret = "hook-secret"
-    for var, value in {
+    return {
         "SEGMINT_HUBSPOT_URL": crm.url,
         "SEGMINT_HUBSPOT_TOKEN": "token",
         "SEGMINT_SALESFORCE_URL": crm.url,
@@ -40,7 +40,11 @@ def _point_sync_at(crm, landing, monkeypatch, exports):
         "SEGMINT_WEBHOOK_URL": crm.url + "/webhook",
         "SEGMINT_WEBHOOK_SECRET": "hook-secret",
         "SEGMINT_EXPORT_DIR": str(exports),
-    }.items():
+    }
+
+
+def _point_sync_at(crm, landing, monkeypatch, exports):
+    for var, value in crm_environment(crm, landing, exports).items():
         monkeypatch.setenv(var, value)
 
 

@@ -7,3 +7,15 @@
         'street': 3, 'email': 2, 'phone': 2
     }) }}
 {%- endmacro %}
+
+{% macro identity_exact_columns() -%}
+    {#- The column whose equality is the top level of each comparison in
+        identity_comparison_levels (a null there is the missing level, -1). Its u probability
+        is computed exactly from how often each value occurs, and term frequencies adjust
+        it in scoring. -#}
+    {{ return({
+        'first_name': 'first_name_key', 'last_name': 'last_name_key',
+        'date_of_birth': 'date_of_birth', 'city': 'city_key', 'postcode': 'postcode_key',
+        'street': 'street_key', 'email': 'email_local', 'phone': 'phone_hash'
+    }) }}
+{%- endmacro %}

@@ -94,5 +94,25 @@ def test_febrl_without_email_or_phone_resolves_at_f1_099(tmp_path):
             "select max(prior_match_probability), sum(match_probability) "
             "from intermediate.int_identity__scored_pairs"
         ).fetchone()
-    assert prior * (1000 * 999 / 2) == pytest.approx(expected, rel=0.01)
-    assert 450 < expected < 550  # FEBRL 1 holds 500 true pairs
+        assert prior * (1000 * 999 / 2) == pytest.approx(expected, rel=0.01)
+        assert 450 < expected < 550  # FEBRL 1 holds 500 true pairs
+        # Exact agreement's u is counted from how often each value occurs, not sampled:
+        # two random records share a birth date (a surname) with probability
+        # sum n_v (n_v - 1) / (n (n - 1)), plus-one smoothed.
+        for comparison, column in (("date_of_birth", "date_of_birth"),
+                                   ("last_name", "last_name_key")):  # fmt: skip
+            u_exact = con.execute(
+                "select u_probability from intermediate.int_identity__fs_u_probabilities "
+                "where comparison_name = ? and comparison_level = ("
+                "  select max(comparison_level) from intermediate.int_identity__fs_u_probabilities"
+                "  where comparison_name = ?)",
+                [comparison, comparison],
+            ).fetchone()[0]
+            counts = [n for (n,) in con.execute(
+                f"select count(*) from intermediate.int_identity__match_candidates "
+                f"where {column} is not null group by {column}"
+            ).fetchall()]  # fmt: skip
+            present = sum(counts)
+            counted = (sum(n * (n - 1) for n in counts) + 1) / (present * (present - 1) + 2)
+            assert u_exact == pytest.approx(counted, rel=1e-9)
+            assert 0 < u_exact < 0.01

@@ -1,8 +1,13 @@
 -- u probabilities: how often each comparison level occurs between two random records (almost
--- all of which are different people). Random pairs come from a fixed hash order of the
--- records, so the estimate is the same on every run and every warehouse.
+-- all of which are different people). The top level of each comparison is exact agreement on
+-- one column: its u is counted exactly from how often each value occurs (two random records
+-- share value v with probability n_v (n_v - 1) / (n (n - 1))). The lower levels (near
+-- agreement) are estimated from random pairs, taken in a fixed hash order of the records so
+-- that the estimate is the same on every run and every warehouse; exact agreement is too
+-- rare for a sample to measure well (a birth date: about 1 random pair in 20,000).
 {#- Levels of each comparison, as identity_comparison_levels defines them. #}
 {%- set level_counts = segmint.identity_comparisons() %}
+{%- set exact_columns = segmint.identity_exact_columns() %}
 
 with
 
@@ -113,18 +118,56 @@ level_grid as (
 
 ),
 
--- Add-one smoothing keeps a level never seen among random pairs from having u = 0.
+-- Exact agreement among records with the column present. Plus-one smoothing keeps u above
+-- 0 when every value is unique, and below 1 when there is only one value.
+exact_agreement as (
+
+    {%- for comparison, column in exact_columns.items() %}
+        select
+            '{{ comparison }}' as comparison_name,
+            {{ level_counts[comparison] - 1 }} as comparison_level,
+            (coalesce(sum(value_count * (value_count - 1.0)), 0) + 1)
+            / (coalesce(sum(value_count) * (sum(value_count) - 1.0), 0) + 2) as u_probability
+        from (
+            select count(*) as value_count
+            from candidates
+            where {{ column }} is not null
+            group by {{ column }}
+        ) as value_counts
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
+
+),
+
+-- The lower levels share what exact agreement leaves (1 - its u) as the random pairs do;
+-- add-one smoothing keeps a level never seen among them from having u = 0.
 final as (
 
     select
         level_grid.comparison_name,
         level_grid.comparison_level,
-        (coalesce(counted.pair_count, 0) + 1.0)
-        / (
-            sum(coalesce(counted.pair_count, 0)) over (partition by level_grid.comparison_name)
-            + count(*) over (partition by level_grid.comparison_name)
-        ) as u_probability
+        case
+            when level_grid.comparison_level = exact_agreement.comparison_level
+                then exact_agreement.u_probability
+            else
+                (1 - exact_agreement.u_probability)
+                * (coalesce(counted.pair_count, 0) + 1.0)
+                / (
+                    sum(
+                        case
+                            when level_grid.comparison_level <> exact_agreement.comparison_level
+                                then coalesce(counted.pair_count, 0)
+                            else 0
+                        end
+                    ) over (partition by level_grid.comparison_name)
+                    + count(*) over (partition by level_grid.comparison_name)
+                    - 1
+                )
+        end as u_probability
     from level_grid
+    inner join exact_agreement on level_grid.comparison_name = exact_agreement.comparison_name
     left join counted
         on
             level_grid.comparison_name = counted.comparison_name

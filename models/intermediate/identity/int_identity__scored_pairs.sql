@@ -2,7 +2,15 @@
 -- weight (prior log-odds plus the evidence of each comparison, in bits) and match probability.
 -- int_identity__match_threshold chooses the cut-off; int_identity__probabilistic_matches keeps
 -- the pairs at or above it.
-{%- set comparisons = segmint.identity_comparisons().keys() | list %}
+{%- set level_counts = segmint.identity_comparisons() %}
+{#- Comparisons whose exact agreement term frequencies adjust: (column, top level). #}
+{%- set exact_columns = segmint.identity_exact_columns() %}
+{%- set term_frequency_fields = {} %}
+{%- for comparison in ['first_name', 'last_name', 'city'] %}
+    {%- do term_frequency_fields.update(
+        {comparison: (exact_columns[comparison], level_counts[comparison] - 1)}
+    ) %}
+{%- endfor %}
 
 with
 
@@ -24,36 +32,34 @@ candidates as (
 
 ),
 
-levels as (
-
-    {%- for c in comparisons %}
-        select
-            record_id_l,
-            record_id_r,
-            '{{ c }}' as comparison_name,
-            gamma_{{ c }} as comparison_level
-        from comparisons
-        where not is_deterministic_pair
-        {%- if not loop.last %}
-            union all
-        {%- endif %}
-    {%- endfor %}
-
-),
-
--- Missing values (level -1) have no parameter row: they add no weight.
-evidence as (
+-- The weight of every comparison level, in bits (0 for a level without parameters), and the
+-- u probability of the exact levels that term frequencies adjust, as one row: each pair
+-- reads its evidence from its own columns, without unpivoting the pairs.
+weights as (
 
     select
-        levels.record_id_l,
-        levels.record_id_r,
-        coalesce(sum(parameters.match_weight), 0) as evidence_weight
-    from levels
-    left join parameters
-        on
-            levels.comparison_name = parameters.comparison_name
-            and levels.comparison_level = parameters.comparison_level
-    group by levels.record_id_l, levels.record_id_r
+        {%- for c, n in level_counts.items() %}
+            {%- for level in range(n) %}
+                coalesce(
+                    max(
+                        case
+                            when comparison_name = '{{ c }}' and comparison_level = {{ level }}
+                                then match_weight
+                        end
+                    ),
+                    0
+                ) as weight_{{ c }}_{{ level }},
+            {%- endfor %}
+        {%- endfor %}
+        {%- for comparison, (column, level) in term_frequency_fields.items() %}
+            max(
+                case
+                    when comparison_name = '{{ comparison }}' and comparison_level = {{ level }}
+                        then u_probability
+                end
+            ) as u_{{ comparison }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from parameters
 
 ),
 
@@ -61,83 +67,66 @@ evidence as (
 -- when the value is rare ("zaychenko") and less when it is common ("smith"). The weight of
 -- the exact level assumes a value of average frequency (its u probability); the adjustment
 -- log2(u / frequency of this value) corrects it for the value the pair agrees on.
-{%- set term_frequency_fields = {
-    'first_name': ('first_name_key', 3), 'last_name': ('last_name_key', 3),
-    'city': ('city_key', 2)
-} %}
+{%- for comparison, (column, level) in term_frequency_fields.items() %}
 
-term_frequencies as (
+    term_frequencies_{{ comparison }} as (
 
-    {%- for comparison, (column, level) in term_frequency_fields.items() %}
         select
-            '{{ comparison }}' as comparison_name,
             {{ column }} as term,
             count(*) * 1.0 / sum(count(*)) over () as term_frequency
         from candidates
         where {{ column }} is not null
         group by {{ column }}
-        {%- if not loop.last %}
-            union all
-        {%- endif %}
-    {%- endfor %}
 
-),
+    ),
+{%- endfor %}
 
-exact_terms as (
-
-    {%- for comparison, (column, level) in term_frequency_fields.items() %}
-        select
-            comparisons.record_id_l,
-            comparisons.record_id_r,
-            '{{ comparison }}' as comparison_name,
-            {{ level }} as comparison_level,
-            l.{{ column }} as term
-        from comparisons
-        inner join candidates as l on comparisons.record_id_l = l.record_id
-        where not comparisons.is_deterministic_pair and comparisons.gamma_{{ comparison }} = {{ level }}
-        {%- if not loop.last %}
-            union all
-        {%- endif %}
-    {%- endfor %}
-
-),
-
-term_adjustments as (
+-- The frequency of each record's own values (the left record's, for a pair that agrees).
+record_terms as (
 
     select
-        exact_terms.record_id_l,
-        exact_terms.record_id_r,
-        sum(ln(parameters.u_probability / term_frequencies.term_frequency) / ln(2))
-            as term_frequency_weight
-    from exact_terms
-    inner join term_frequencies
-        on
-            exact_terms.comparison_name = term_frequencies.comparison_name
-            and exact_terms.term = term_frequencies.term
-    inner join parameters
-        on
-            exact_terms.comparison_name = parameters.comparison_name
-            and exact_terms.comparison_level = parameters.comparison_level
-    group by exact_terms.record_id_l, exact_terms.record_id_r
+        candidates.record_id,
+        {%- for comparison, (column, level) in term_frequency_fields.items() %}
+            term_frequencies_{{ comparison }}.term_frequency as term_frequency_{{ comparison }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from candidates
+    {%- for comparison, (column, level) in term_frequency_fields.items() %}
+        left join term_frequencies_{{ comparison }}
+            on candidates.{{ column }} = term_frequencies_{{ comparison }}.term
+    {%- endfor %}
 
 ),
 
--- Evidence of each pair in bits: the sum of its comparison weights and term adjustments.
+-- Evidence of each pair in bits: the weights of its comparison levels (a missing value,
+-- level -1, adds nothing) and the term adjustments of its exact agreements.
 pair_evidence as (
 
     select
         comparisons.*,
-        evidence.evidence_weight + coalesce(term_adjustments.term_frequency_weight, 0)
-            as evidence_bits
+        0
+        {%- for c, n in level_counts.items() %}
+            + case comparisons.gamma_{{ c }}
+                {%- for level in range(n) %}
+                    when {{ level }} then weights.weight_{{ c }}_{{ level }}
+                {%- endfor %}
+                else 0
+            end
+        {%- endfor %}
+        {%- for comparison, (column, level) in term_frequency_fields.items() %}
+            + case
+                when comparisons.gamma_{{ comparison }} = {{ level }}
+                    then coalesce(
+                        ln(weights.u_{{ comparison }} / record_terms.term_frequency_{{ comparison }}) / ln(2),
+                        0
+                    )
+                else 0
+            end
+        {%- endfor %}
+        as evidence_bits
     from comparisons
-    inner join evidence
-        on
-            comparisons.record_id_l = evidence.record_id_l
-            and comparisons.record_id_r = evidence.record_id_r
-    left join term_adjustments
-        on
-            comparisons.record_id_l = term_adjustments.record_id_l
-            and comparisons.record_id_r = term_adjustments.record_id_r
+    inner join record_terms on comparisons.record_id_l = record_terms.record_id
+    cross join weights
+    where not comparisons.is_deterministic_pair
 
 ),
 

@@ -87,12 +87,14 @@ record_terms as (
     select
         candidates.record_id,
         {%- for comparison, (column, level) in term_frequency_fields.items() %}
-            term_frequencies_{{ comparison }}.term_frequency as term_frequency_{{ comparison }}{% if not loop.last %},{% endif %}
+            term_frequencies_{{ comparison }}.term_frequency
+                as term_frequency_{{ comparison }}{% if not loop.last %},{% endif %}
         {%- endfor %}
-    from candidates
+    from
+        candidates
     {%- for comparison, (column, level) in term_frequency_fields.items() %}
-        left join term_frequencies_{{ comparison }}
-            on candidates.{{ column }} = term_frequencies_{{ comparison }}.term
+    left join term_frequencies_{{ comparison }}
+        on candidates.{{ column }} = term_frequencies_{{ comparison }}.term
     {%- endfor %}
 
 ),
@@ -116,13 +118,16 @@ pair_evidence as (
             + case
                 when comparisons.gamma_{{ comparison }} = {{ level }}
                     then coalesce(
-                        ln(weights.u_{{ comparison }} / record_terms.term_frequency_{{ comparison }}) / ln(2),
+                        ln(
+                            weights.u_{{ comparison }}
+                            / record_terms.term_frequency_{{ comparison }}
+                        ) / ln(2),
                         0
                     )
                 else 0
             end
         {%- endfor %}
-        as evidence_bits
+            as evidence_bits
     from comparisons
     inner join record_terms on comparisons.record_id_l = record_terms.record_id
     cross join weights

@@ -497,7 +497,7 @@ def sync(
     import duckdb
 
     from segmint.sync.config import DestinationError, load_destinations
-    from segmint.sync.engine import GuardrailError, SyncError, sync_destination
+    from segmint.sync.engine import sync_concurrently
 
     path = warehouse or config.settings().duckdb_path
     try:
@@ -512,26 +512,29 @@ def sync(
     for col in ("destination", "status", "in state", "desired", "create", "update", "remove",
                 "erase", "+tags", "-tags", "confirmed", "rejected", "API calls"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("destination", "status") else "right")
-    failed = False
+    # Every destination at once, each within its own rate limit (sync_concurrently).
     with _holding(config.settings(), "segmint sync", path), duckdb.connect(str(path)) as con:
-        for d in chosen:
-            try:
-                if not d.check_configured(os.environ):
-                    table.add_row(d.name, "not configured", *[""] * 11)
-                    continue
-                r = sync_destination(con, d, dry_run=dry_run, force=force)
-            except (DestinationError, GuardrailError, SyncError) as exc:
-                err.print(f"[red]error:[/red] {exc}")
-                failed = True
-                continue
-            p = r.plan.summary()
-            table.add_row(d.name, r.status, *(f"{p[k]:,}" for k in (
-                "records_in_state", "desired_records", "creates", "updates", "removals",
-                "erasures", "tags_added", "tags_removed")),
-                f"{r.succeeded:,}", f"{r.rejected:,}", f"{r.stats.api_calls:,}")  # fmt: skip
-            if dry_run:
-                for c in r.plan.changes[:5]:
-                    console.print(f"  {d.name} {c.action} {c.record_key}: +{c.add} -{c.remove}")
+        results = sync_concurrently(con, chosen, os.environ, dry_run=dry_run, force=force)
+    failed = False
+    for result in results:
+        name = result.destination.name
+        if result.not_configured:
+            table.add_row(name, "not configured", *[""] * 11)
+            continue
+        if result.report is None:
+            err.print(f"[red]error:[/red] {result.error}")
+            table.add_row(name, "failed", *[""] * 11)
+            failed = True
+            continue
+        r = result.report
+        p = r.plan.summary()
+        table.add_row(name, r.status, *(f"{p[k]:,}" for k in (
+            "records_in_state", "desired_records", "creates", "updates", "removals",
+            "erasures", "tags_added", "tags_removed")),
+            f"{r.succeeded:,}", f"{r.rejected:,}", f"{r.stats.api_calls:,}")  # fmt: skip
+        if dry_run:
+            for c in r.plan.changes[:5]:
+                console.print(f"  {name} {c.action} {c.record_key}: +{c.add} -{c.remove}")
     console.print(table)
     raise typer.Exit(1 if failed else 0)
 

@@ -13,19 +13,22 @@ Tables in schema ``sync`` (fixed column types):
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from segmint import tables
 from segmint.sync.clients import CallStats, client_for
-from segmint.sync.config import Destination
+from segmint.sync.config import Destination, DestinationError
 from segmint.sync.plan import Plan, build_plan
 
 TAGS_RELATION = "marts.crm_segment_tags"
@@ -229,11 +232,19 @@ def sync_destination(
     dry_run: bool = False,
     force: bool = False,
     run_id: str | None = None,
+    write_lock: threading.Lock | None = None,
 ) -> SyncReport:
-    """Plan, check the guardrail, then send the changes in batches (unless dry_run)."""
+    """Plan, check the guardrail, then send the changes in batches (unless dry_run).
+
+    write_lock, when given, is held for every warehouse write (the plan's table set-up, each
+    batch's transaction, the audit row), so that destinations synced at once write one at a
+    time while their API calls overlap.
+    """
+    writing = write_lock or contextlib.nullcontext()
     run_id = run_id or f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     started, clock = _utcnow(), time.perf_counter()
-    plan = plan_destination(con, destination)
+    with writing:
+        plan = plan_destination(con, destination)
     stats = CallStats()
     report = SyncReport(run_id, destination.name, plan, "ok", 0, 0, 0, stats, 0.0)
     if plan.change_share > destination.max_change_share and not force:
@@ -245,12 +256,14 @@ def sync_destination(
             "; review it with a dry run and sync with force to apply"
         )
         report.seconds = time.perf_counter() - clock
-        _audit(con, report, started, dry_run, force)
+        with writing:
+            _audit(con, report, started, dry_run, force)
         raise GuardrailError(f"{destination.name}: {report.error}")
     if dry_run or not plan.changes:
         report.status = "dry_run" if dry_run else "ok"
         report.seconds = time.perf_counter() - clock
-        _audit(con, report, started, dry_run, force)
+        with writing:
+            _audit(con, report, started, dry_run, force)
         return report
     client = client_for(destination, stats, run_id)
     try:
@@ -259,7 +272,8 @@ def sync_destination(
             batch = plan.changes[start : start + size]
             outcomes = client.send(batch)
             report.sent += len(batch)
-            ok, bad = _record_batch(con, destination, run_id, batch, outcomes)
+            with writing:
+                ok, bad = _record_batch(con, destination, run_id, batch, outcomes)
             report.succeeded += ok
             report.rejected += bad
         report.status = "partial" if report.rejected else "ok"
@@ -273,12 +287,51 @@ def sync_destination(
     finally:
         client.close()
         report.seconds = time.perf_counter() - clock
-        _audit(con, report, started, dry_run, force)
+        with writing:
+            _audit(con, report, started, dry_run, force)
     return report
 
 
-def sync_all(
-    duckdb_path: Path, destinations: list[Destination], dry_run: bool = False, force: bool = False
-) -> list[SyncReport]:
-    with duckdb.connect(str(duckdb_path)) as con:
-        return [sync_destination(con, d, dry_run=dry_run, force=force) for d in destinations]
+@dataclass
+class DestinationResult:
+    """What became of one destination in sync_concurrently."""
+
+    destination: Destination
+    report: SyncReport | None = None
+    error: str | None = None  # the failure, naming the destination
+    not_configured: bool = False  # its environment is not set at all: skipped
+
+
+def sync_concurrently(
+    con: duckdb.DuckDBPyConnection,
+    destinations: list[Destination],
+    environ: Mapping[str, str],
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+) -> list[DestinationResult]:
+    """Sync every destination at once, in the order given back.
+
+    The destinations are independent and each is paced by its own rate limit, so each runs
+    in its own thread on its own cursor of ``con``; their warehouse writes take one lock, one
+    write transaction at a time. A destination whose environment (``environ``) is not set at
+    all is skipped as not configured; one that fails (partial settings, the guardrail, a
+    delivery failure) does not stop the others.
+    """
+    ensure_tables(con)
+    lock = threading.Lock()
+
+    def one(destination: Destination) -> DestinationResult:
+        try:
+            if not destination.check_configured(environ):
+                return DestinationResult(destination, not_configured=True)
+            with con.cursor() as cursor:
+                report = sync_destination(
+                    cursor, destination, dry_run=dry_run, force=force, write_lock=lock
+                )
+            return DestinationResult(destination, report=report)
+        except (DestinationError, GuardrailError, SyncError) as exc:
+            return DestinationResult(destination, error=str(exc))
+
+    with ThreadPoolExecutor(max_workers=max(len(destinations), 1)) as pool:
+        return list(pool.map(one, destinations))

@@ -324,8 +324,11 @@ def test_sync_assets_deliver_consented_tags_to_every_destination(built, crm):
     assert {d: (s, ok, bad) for d, s, ok, bad in audit} == {
         d: ("ok", n, 0) for d, n in desired.items()
     }
-    for name in ("hubspot", "salesforce", "webhook", "file_export"):
-        (event,) = result.asset_materializations_for_node(f"sync__{name}")
+    # One step syncs every destination at once; each keeps its own asset and metadata.
+    events = {e.asset_key.path[-1]: e for e in
+              result.asset_materializations_for_node("sync_destinations")}  # fmt: skip
+    assert set(events) == {"hubspot", "salesforce", "webhook", "file_export"}
+    for name, event in events.items():
         assert event.metadata["succeeded"].value == desired[name] > 0
     tagged = [c for c in crm.state.hubspot.values()
               if "segmint_" in (c["properties"].get("segmint_segments") or "")]  # fmt: skip

@@ -5,6 +5,7 @@ must end at exactly the desired CRM state, with no duplicate contacts, and a re-
 nothing changed must make no API call.
 """
 
+import os
 import shutil
 import socket
 import subprocess
@@ -20,7 +21,7 @@ from typer.testing import CliRunner
 from segmint.cli import app
 from segmint.sync.config import DestinationError, load_destinations
 from segmint.sync.emulator import CrmEmulator, seed_from_landing
-from segmint.sync.engine import GuardrailError, SyncError, sync_destination
+from segmint.sync.engine import GuardrailError, SyncError, sync_concurrently, sync_destination
 from tests.warehouse.helpers import built_warehouse
 
 PREFIX = "segmint_"
@@ -304,6 +305,34 @@ def test_a_bad_webhook_signature_is_rejected_not_retried(con, crm):
     reasons = {r for (r,) in con.execute("select distinct reason from sync.rejected_rows")
                .fetchall()}  # fmt: skip
     assert len(reasons) == 1 and "HTTP 401" in reasons.pop()
+
+
+def test_destinations_sync_at_once_each_within_its_limit(con, crm, monkeypatch):
+    """Independent destinations overlap in time; one that fails does not stop the others."""
+    monkeypatch.delenv("SEGMINT_WEBHOOK_SECRET")  # webhook: half configured, so it fails
+    paced = {"requests_per_second": 20, "batch_size": 10}
+    chosen = [destination("hubspot", **paced), destination("salesforce", **paced),
+              destination("webhook"), destination("file_export")]  # fmt: skip
+    results = sync_concurrently(con, chosen, os.environ)
+    assert [r.destination.name for r in results] == [d.name for d in chosen]
+    by_name = {r.destination.name: r for r in results}
+    assert by_name["webhook"].report is None
+    assert "set SEGMINT_WEBHOOK_SECRET" in by_name["webhook"].error
+    for name in ("hubspot", "salesforce", "file_export"):
+        report = by_name[name].report
+        assert report.status == "ok" and report.succeeded == len(desired(con, name)) > 0
+    # Both APIs were called while the other was still being called: at once, not in turn
+    # (each sends 10 records a call at 20 calls a second).
+    calls = {api: [e["at"] for e in requests(crm) if e["api"] == api]
+             for api in ("hubspot", "salesforce")}  # fmt: skip
+    assert len(calls["hubspot"]) > 3 and len(calls["salesforce"]) > 3
+    assert min(calls["salesforce"]) < max(calls["hubspot"])
+    assert min(calls["hubspot"]) < max(calls["salesforce"])
+    # The writes, one at a time, all landed: the state holds every confirmed record.
+    synced = dict(con.execute(
+        "select destination, count(*) from sync.synced_records group by 1").fetchall())  # fmt: skip
+    assert synced == {n: len(desired(con, n)) for n in ("hubspot", "salesforce", "file_export")}
+    assert_hubspot_matches(con, crm)
 
 
 def test_missing_environment_and_bad_limits_are_clear_errors(con, monkeypatch):

@@ -90,16 +90,8 @@ def _wait_for(url: str) -> None:
 def bench(records: int, limit: float, name: str) -> str:
     (base,) = [d for d in load_destinations() if d.name == name]
     destination = base.model_copy(update={"requests_per_second": limit})
-    # The emulator runs as its own process (`segmint crm-emulator`), as a CRM would.
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "segmint"), "crm-emulator", "--port", str(port),
-         "--requests-per-second", str(limit), "--webhook-secret", "bench"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server, url = _emulator(limit)
     try:
-        _wait_for(url)
         with tempfile.TemporaryDirectory() as tmp:
             warehouse = Path(tmp) / "bench.duckdb"
             synthetic_warehouse(warehouse, name, records)
@@ -142,7 +134,8 @@ def bench(records: int, limit: float, name: str) -> str:
     )
 
 
-def _emulator(limit: float):
+def _emulator(limit: float) -> tuple[subprocess.Popen, str]:
+    """The emulator as its own process (`segmint crm-emulator`), as a CRM would be."""
     port = _free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "segmint"), "crm-emulator", "--port", str(port),

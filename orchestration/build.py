@@ -11,7 +11,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     from orchestration.defs.enrichment import ticket_tones
     from orchestration.defs.ingestion import raw_tables
     from orchestration.defs.ml import customer_clustering
-    from orchestration.defs.quality import quality_checks
+    from orchestration.defs.quality import build_quality_checks
     from orchestration.defs.resources import build_resources
     from orchestration.defs.serving import bi_read_copy
     from orchestration.defs.sync import sync_assets
@@ -25,7 +25,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *sync_assets,
             bi_read_copy,
         ],
-        asset_checks=quality_checks,
+        asset_checks=build_quality_checks(settings.data_docs_dir, segmint_dbt_assets),
         jobs=[daily_job],
         schedules=[daily_schedule],
         sensors=[landing_files_sensor],

@@ -156,7 +156,6 @@ def validate(
     from rich.markup import escape
 
     from segmint.quality.suites import SuiteError, load_suites
-    from segmint.quality.validate import DOCS_DIR
     from segmint.quality.validate import validate as run_suites
 
     s = config.Settings.from_env()
@@ -176,7 +175,7 @@ def validate(
             console.print(f"[red]error:[/red] unknown suite(s) {sorted(unknown)}; known: {known}")
             raise typer.Exit(2)
         suites = [x for x in suites if x.name in suite]
-    docs_dir = docs or DOCS_DIR
+    docs_dir = docs or s.data_docs_dir
     with _holding(s, "segmint validate", path):  # it records observations
         results = run_suites(path, suites, docs_dir=docs_dir, accept=accept)
     table = Table(title=f"Quality gates on {path}")

@@ -28,6 +28,7 @@ class Settings:
     duckdb_path: Path
     bi_duckdb_path: Path
     landing_dir: Path
+    data_docs_dir: Path
     dagster_home: Path
     dbt_target: str
     pii_salt: str
@@ -50,6 +51,7 @@ class Settings:
                 "SEGMINT_BI_DUCKDB_PATH", duckdb_path.parent / "bi" / duckdb_path.name
             ),
             landing_dir=path("SEGMINT_LANDING_DIR", project_dir / "data" / "landing"),
+            data_docs_dir=path("SEGMINT_DATA_DOCS_DIR", project_dir / "data_docs"),
             dagster_home=path("DAGSTER_HOME", project_dir / ".dagster_home"),
             dbt_target=os.environ.get("SEGMINT_DBT_TARGET", "dev"),
             pii_salt=os.environ.get("SEGMINT_PII_SALT", DEV_PII_SALT),

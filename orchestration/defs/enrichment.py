@@ -3,7 +3,6 @@
 import dagster as dg
 
 from orchestration.defs.resources import WarehouseResource
-from segmint.tone import MODEL_NAME, score_new_tickets
 
 
 @dg.asset(
@@ -12,14 +11,18 @@ from segmint.tone import MODEL_NAME, score_new_tickets
     group_name="enrichment",
     kinds={"python", "duckdb"},
     description=(
-        f"Tone of each support ticket (negative / neutral / positive) scored with {MODEL_NAME}; "
+        "Tone of each support ticket (negative / neutral / positive) scored with VADER "
+        "(vaderSentiment); "
         "tickets are scored once, and again only when their text changes."
     ),
 )
 def ticket_tones(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from segmint.tone import MODEL_NAME, score_new_tickets  # pandas loads when the step runs
+
     report = score_new_tickets(warehouse.duckdb)
     return dg.MaterializeResult(
         metadata={
+            "model": MODEL_NAME,
             "tickets_scored": report.scored,
             "tickets_unchanged": report.unchanged,
             **{f"scored_{tone}": count for tone, count in sorted(report.by_tone.items())},

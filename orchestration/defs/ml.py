@@ -12,7 +12,7 @@ from pydantic import Field
 
 from ml.config import ClusteringConfig
 from orchestration.defs.resources import WarehouseResource
-from segmint.clusters import TABLES, run_clustering
+from segmint.cluster_tables import TABLES
 
 DEFAULTS = ClusteringConfig()
 
@@ -95,6 +95,8 @@ def _image(path) -> str:
 )
 def customer_clustering(context: dg.AssetExecutionContext, config: ClusteringRunConfig,
                         warehouse: WarehouseResource):  # fmt: skip
+    from segmint.clusters import run_clustering  # scikit-learn loads when the step runs
+
     report = run_clustering(warehouse.duckdb, config.to_library())
     if report.skipped:
         context.log.warning(f"clustering skipped: {report.skipped}")

@@ -8,6 +8,7 @@ their warehouse writes still one at a time); each keeps its own asset, metadata 
 """
 
 import os
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
@@ -15,7 +16,9 @@ from pydantic import Field
 
 from orchestration.defs.resources import WarehouseResource
 from segmint.sync.config import NOT_CONFIGURED, load_destinations
-from segmint.sync.engine import DestinationResult, sync_concurrently
+
+if TYPE_CHECKING:
+    from segmint.sync.engine import DestinationResult
 
 
 class SyncConfig(dg.Config):
@@ -32,7 +35,7 @@ def _key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["sync", name])
 
 
-def _event(result: DestinationResult, log) -> dg.MaterializeResult | dg.AssetObservation | None:
+def _event(result: "DestinationResult", log) -> dg.MaterializeResult | dg.AssetObservation | None:
     name = result.destination.name
     if result.not_configured:
         # Not in use here: the run stays green, and says so (no materialization).
@@ -87,6 +90,8 @@ def _event(result: DestinationResult, log) -> dg.MaterializeResult | dg.AssetObs
 def sync_destinations(context: dg.AssetExecutionContext, config: SyncConfig,
                       warehouse: WarehouseResource):  # fmt: skip
     chosen = [d for d in DESTINATIONS if _key(d.name) in context.selected_asset_keys]
+    from segmint.sync.engine import sync_concurrently  # pandas and httpx load when it runs
+
     with duckdb.connect(str(warehouse.duckdb)) as con:
         results = sync_concurrently(
             con, chosen, os.environ, dry_run=config.dry_run, force=config.force

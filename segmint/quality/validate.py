@@ -22,7 +22,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import os
 import statistics
 import uuid
 from dataclasses import dataclass, field
@@ -32,11 +31,9 @@ from typing import Any
 
 import duckdb
 
-from segmint.config import PROJECT_DIR
 from segmint.quality import gx_duckdb
 from segmint.quality.suites import Baseline, ExpectationSpec, Suite, load_suites
 
-DOCS_DIR = Path(os.environ.get("SEGMINT_DATA_DOCS_DIR", PROJECT_DIR / "data_docs"))
 OBSERVATIONS = "quality.expectation_observations"
 ROWS = "__rows__"  # the observation that records a relation's row count at every run
 SAMPLE_SIZE = 5

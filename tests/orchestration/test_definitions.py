@@ -193,3 +193,45 @@ def test_importing_the_code_location_does_no_io_and_starts_no_process(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
     assert not (tmp_path / "home").exists() and not (tmp_path / "w").exists()
+
+
+def test_quality_checks_run_one_step_per_dbt_step_and_keep_one_key_per_suite():
+    from segmint.quality.suites import load_suites
+
+    suites = load_suites()
+    checks = [c for c in defs.asset_checks if c.node_def.name.startswith("gx_")]
+    # One step per dbt step that builds a validated asset: one GX context validates its suites.
+    assert {c.node_def.name for c in checks} <= {
+        f"gx_dbt_{stage}" for stage in ("staging", "models", "segments", "history")
+    }
+    assert len(checks) < len(suites)
+    specs = {spec.key.name: spec for c in checks for spec in c.check_specs}
+    assert set(specs) == {f"gx_{s.name}" for s in suites}
+    for suite in suites:
+        spec = specs[f"gx_{suite.name}"]
+        assert spec.asset_key.to_user_string() == suite.asset
+        assert spec.blocking == suite.blocking
+    assert specs["gx_stg_shop__orders"].blocking  # invariants on orders are blocking
+
+
+def test_loading_the_code_location_leaves_the_heavy_libraries_to_the_steps(tmp_path):
+    """Great Expectations, scikit-learn, matplotlib and pandas load when a step needs them."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from orchestration.definitions import defs\n"
+        "defs().resolve_asset_graph()\n"
+        "heavy = ('great_expectations', 'sklearn', 'matplotlib', 'pandas', 'scipy')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    env = {
+        **__import__("os").environ,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "SEGMINT_DUCKDB_PATH": str(tmp_path / "w" / "segmint.duckdb"),
+    }
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -14,13 +14,13 @@ from orchestration.defs.dbt import dbt_executable, dbt_project, segmint_dbt_asse
 from orchestration.defs.enrichment import ticket_tones
 from orchestration.defs.ingestion import raw_tables
 from orchestration.defs.ml import customer_clustering
-from orchestration.defs.quality import quality_checks
+from orchestration.defs.quality import build_quality_checks
 from orchestration.defs.resources import SegmintDbtResource, WarehouseResource
 from orchestration.defs.serving import bi_read_copy
 from orchestration.defs.sync import sync_assets
 from orchestration.run import summarize
 from segmint.cli import app
-from segmint.config import DEV_PII_SALT
+from segmint.config import DEV_PII_SALT, Settings
 from segmint.contracts import TABLES
 from segmint.evaluate import evaluate_identity
 from segmint.generate import PLACEHOLDER_PHONES
@@ -70,7 +70,7 @@ def _materialize(landing, duckdb_path, monkeypatch):
                 customer_clustering,
                 *sync_assets,
                 bi_read_copy,
-                *quality_checks,
+                *build_quality_checks(Settings.from_env().data_docs_dir, segmint_dbt_assets),
             ],
             resources=resources,
             instance=instance,

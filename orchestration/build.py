@@ -6,6 +6,9 @@ from segmint.config import Settings
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    from orchestration.defs.dbt_project import ensure_manifest
+
+    ensure_manifest(settings.dbt_target, settings.duckdb_path)  # before the dbt assets load
     from orchestration.defs.automation import daily_job, daily_schedule, landing_files_sensor
     from orchestration.defs.dbt import segmint_dbt_assets
     from orchestration.defs.enrichment import ticket_tones

@@ -22,7 +22,12 @@ os.environ["SEGMINT_DATA_DOCS_DIR"] = str(_SESSION_DIR / "data_docs")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
+from orchestration.defs.dbt_project import ensure_manifest  # noqa: E402
 from segmint.generate import GenerateResult, GeneratorConfig, generate  # noqa: E402
+
+# The dbt assets are built from the manifest: parse first if the project changed (what the
+# code location does when it loads), so test modules may import orchestration.defs.dbt.
+ensure_manifest("ci", _SESSION_DIR / "default.duckdb")
 
 SMALL = 400
 

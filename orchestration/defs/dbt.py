@@ -2,19 +2,18 @@
 
 import os
 import shutil
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from segmint.config import PROJECT_DIR
+from orchestration.defs.dbt_project import dbt_project, warehouse_vars
+from orchestration.defs.resources import WarehouseResource
 
 RAW_PREFIX = "raw"
 PARTIAL_PARSE = "partial_parse.msgpack"
-_SOURCES_OF_TRUTH = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "snapshots")
 
 
 class SegmintDbtTranslator(DagsterDbtTranslator):
@@ -39,36 +38,11 @@ class SegmintDbtTranslator(DagsterDbtTranslator):
         return f"{dbt_resource_props['resource_type']}s"
 
 
-def dbt_executable() -> str:
-    """The dbt next to this interpreter, so an unactivated virtual environment works."""
-    local = Path(sys.executable).parent / "dbt"
-    return str(local) if local.exists() else "dbt"
-
-
-def _manifest_is_stale(project: DbtProject) -> bool:
-    manifest = project.manifest_path
-    if not manifest.exists():
-        return True
-    built = manifest.stat().st_mtime
-    for name in _SOURCES_OF_TRUTH:
-        path = Path(project.project_dir) / name
-        files = [path] if path.is_file() else path.rglob("*")
-        if any(f.is_file() and f.stat().st_mtime > built for f in files):
-            return True
-    return False
-
-
-dbt_project = DbtProject(
-    project_dir=PROJECT_DIR,
-    profiles_dir=PROJECT_DIR,
-    target=os.environ.get("SEGMINT_DBT_TARGET", "dev"),
-)
-# Parse whenever the project changed since the last manifest, so the asset graph always
-# matches the SQL on disk (a plain `segmint run` does not go through `dagster dev`).
-if _manifest_is_stale(dbt_project):
-    DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()).cli(
-        ["parse", "--quiet"], target_path=dbt_project.target_path
-    ).wait()
+if not dbt_project.manifest_path.exists():
+    raise RuntimeError(
+        f"no dbt manifest at {dbt_project.manifest_path}: load the code location "
+        "(orchestration.definitions), which parses the project, or run `dbt parse`"
+    )
 
 
 # The dbt project runs in four steps so that the quality gates and the clustering asset sit
@@ -101,7 +75,7 @@ def keep_partial_parse(invocation_target: Path) -> None:
     produced = Path(invocation_target) / PARTIAL_PARSE
     if not produced.exists():
         return
-    shared = Path(dbt_project.project_dir) / os.environ.get("DBT_TARGET_PATH", "target")
+    shared = Path(dbt_project.project_dir) / dbt_project.target_path
     shared.mkdir(parents=True, exist_ok=True)
     staging = shared / f".{PARTIAL_PARSE}.{os.getpid()}"
     shutil.copyfile(produced, staging)
@@ -119,8 +93,11 @@ def _stage(stage: str):
         select=select,
         exclude=exclude,
     )
-    def _assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-        invocation = dbt.cli(UNIT_TESTS_EXCLUDED, context=context)
+    def _assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
+                warehouse: WarehouseResource):  # fmt: skip
+        # The warehouse resource names the file, for the Python steps and dbt alike.
+        invocation = dbt.cli([*UNIT_TESTS_EXCLUDED, *warehouse_vars(warehouse.duckdb)],
+                             context=context)  # fmt: skip
         yield from invocation.stream()
         keep_partial_parse(invocation.target_path)
 

@@ -13,7 +13,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 from packaging import version
 
-from orchestration.defs.dbt import dbt_executable, dbt_project
+from orchestration.defs.dbt_project import dbt_executable, dbt_project
 from segmint.config import Settings
 from segmint.warehouse import DuckDBWarehouse, WarehouseBusy
 
@@ -108,5 +108,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             landing_dir=str(settings.landing_dir),
             bi_duckdb_path=str(settings.bi_duckdb_path),
         ),
-        "dbt": SegmintDbtResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        "dbt": SegmintDbtResource(
+            project_dir=dbt_project, target=settings.dbt_target, dbt_executable=dbt_executable()
+        ),
     }

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from orchestration.defs.dbt import dbt_executable, dbt_project, segmint_dbt_assets
+from orchestration.defs.dbt import segmint_dbt_assets
+from orchestration.defs.dbt_project import dbt_executable, dbt_project
 from orchestration.defs.enrichment import ticket_tones
 from orchestration.defs.ingestion import raw_tables
 from orchestration.defs.ml import customer_clustering
@@ -49,8 +50,9 @@ def _point_sync_at(crm, landing, monkeypatch, exports):
 
 
 def _materialize(landing, duckdb_path, monkeypatch):
-    # dbt reads the warehouse path from the environment (profiles.yml, target ci).
-    monkeypatch.setenv("SEGMINT_DUCKDB_PATH", str(duckdb_path))
+    # The warehouse resource alone names the file: dbt steps get it from the resource too.
+    # An environment pointing elsewhere (a decoy) must not be written.
+    monkeypatch.setenv("SEGMINT_DUCKDB_PATH", str(duckdb_path.parent / "decoy.duckdb"))
     resources = {
         "warehouse": WarehouseResource(
             duckdb_path=str(duckdb_path),
@@ -91,6 +93,17 @@ def built(clean_landing, tmp_path_factory, crm):
         _point_sync_at(crm, clean_landing.out, mp, duckdb_path.parent / "exports")
         result = _materialize(clean_landing.out, duckdb_path, mp)
     return result, duckdb_path
+
+
+def test_dbt_and_python_steps_write_the_file_the_warehouse_resource_names(built):
+    """One route: the launchpad's warehouse path reaches dbt; the environment's is ignored."""
+    result, path = built
+    assert result.success
+    assert not (path.parent / "decoy.duckdb").exists()
+    with duckdb.connect(str(path), read_only=True) as con:
+        built_by_dbt = con.execute("select count(*) from marts.dim_customers").fetchone()[0]
+        loaded_by_python = con.execute("select count(*) from raw.crm_contacts").fetchone()[0]
+    assert built_by_dbt > 0 and loaded_by_python > 0
 
 
 def test_dbt_unit_tests_pass_on_the_built_warehouse(built, tmp_path):

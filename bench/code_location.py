@@ -1,0 +1,100 @@
+"""Time to load the Dagster code location, as Dagster does (bench/results/code_location.md).
+
+    python bench/code_location.py [--compare REV] [--repeat 5]
+
+Each measurement is a fresh process that imports ``orchestration.definitions``, calls
+``defs()`` and resolves the asset graph: what `dagster dev`, every run a launcher starts and
+`segmint run` pay before the first step. Reported: wall time, peak resident memory, and
+which heavy libraries were imported on the way. With ``--compare REV``, a git worktree of
+that revision is measured too, alternating which goes first. A first, unrecorded load of
+each tree lets it parse its dbt project (the manifest is cached after it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "code_location.md"
+HEAVY = ("great_expectations", "sklearn", "matplotlib", "pandas", "scipy", "dagster_dbt", "dbt")
+
+PROBE = f"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+from orchestration.definitions import defs
+defs().resolve_asset_graph()
+seconds = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"seconds": seconds, "peak_mb": peak,
+                  "heavy": [m for m in {HEAVY!r} if m in sys.modules]}}))
+"""
+
+
+def load_once(tree: Path, scratch: Path) -> dict:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tree),
+        "SEGMINT_PROJECT_DIR": str(tree),
+        "DAGSTER_HOME": str(scratch / "home"),
+        "SEGMINT_DUCKDB_PATH": str(scratch / "w" / "segmint.duckdb"),
+        "PYTHONWARNINGS": "ignore",
+    }
+    out = subprocess.run([sys.executable, "-c", PROBE], cwd=tree, env=env, capture_output=True,
+                         text=True, timeout=900, check=True)  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compare", help="a git revision to measure side by side")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="segmint-bench-codeloc-"))
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                          capture_output=True).stdout.strip()  # fmt: skip
+    trees = {f"this tree ({head})": ROOT}
+    if args.compare:
+        other = ROOT / "bench" / "work" / f"tree-{args.compare}"
+        if not other.exists():
+            subprocess.run(["git", "worktree", "add", "--detach", str(other), args.compare],
+                           cwd=ROOT, check=True, capture_output=True)  # fmt: skip
+        trees[args.compare] = other
+    for tree in trees.values():
+        load_once(tree, scratch)  # parse the dbt project once; not recorded
+    runs: dict[str, list[dict]] = {name: [] for name in trees}
+    names = list(trees)
+    for i in range(args.repeat):
+        for name in names if i % 2 == 0 else names[::-1]:
+            runs[name].append(load_once(trees[name], scratch))
+            print(name, f"{runs[name][-1]['seconds']:.1f} s", flush=True)
+    lines = [
+        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+        f"{os.cpu_count()} cores, {args.repeat} runs each, alternating",
+        "",
+        "| tree | median load (s) | runs (s) | peak RSS (MB) | heavy libraries loaded |",
+        "|---|---:|---|---:|---|",
+    ]
+    for name, rs in runs.items():
+        secs = [r["seconds"] for r in rs]
+        lines.append(
+            f"| {name} | {statistics.median(secs):.1f} | {', '.join(f'{s:.1f}' for s in secs)} "
+            f"| {statistics.median(r['peak_mb'] for r in rs):.0f} | {', '.join(rs[0]['heavy'])} |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    previous = RESULTS.read_text() if RESULTS.exists() else "# Code location load time\n\n"
+    head_text, _, rest = previous.partition("\n## ")
+    RESULTS.write_text(head_text.rstrip() + "\n\n" + text + ("\n## " + rest if rest else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""The dbt project as the code location sees it, and its manifest.
+
+Nothing here reads the environment: the target and the warehouse come from the settings
+the code location builds (orchestration/build.py), and reach dbt on its command line.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from dagster_dbt import DbtCliResource, DbtProject
+
+from segmint.config import PROJECT_DIR
+
+# profiles.yml reads the DuckDB file from this dbt variable, and from SEGMINT_DUCKDB_PATH
+# only when dbt runs by hand: in a run, the warehouse resource's path is the one both Python
+# steps and dbt steps write, whatever the launchpad sets.
+DUCKDB_PATH_VAR = "segmint_duckdb_path"
+_SOURCES_OF_TRUTH = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "snapshots")
+
+dbt_project = DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR)
+
+
+def dbt_executable() -> str:
+    """The dbt next to this interpreter, so an unactivated virtual environment works."""
+    local = Path(sys.executable).parent / "dbt"
+    return str(local) if local.exists() else "dbt"
+
+
+def warehouse_vars(duckdb_path: Path | str) -> list[str]:
+    """The `--vars` that point dbt at the run's warehouse (every step passes the same)."""
+    return ["--vars", json.dumps({DUCKDB_PATH_VAR: str(duckdb_path)})]
+
+
+def manifest_is_stale(project: DbtProject = dbt_project) -> bool:
+    manifest = project.manifest_path
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    for name in _SOURCES_OF_TRUTH:
+        path = Path(project.project_dir) / name
+        files = [path] if path.is_file() else path.rglob("*")
+        if any(f.is_file() and f.stat().st_mtime > built for f in files):
+            return True
+    return False
+
+
+def ensure_manifest(target: str, duckdb_path: Path) -> None:
+    """Parse when the project changed since the last manifest, so the asset graph matches
+    the SQL on disk (a plain `segmint run` does not go through `dagster dev`). The parse
+    uses the run's target and variables, so the steps' partial parsing starts from it."""
+    if manifest_is_stale():
+        DbtCliResource(project_dir=dbt_project, target=target, dbt_executable=dbt_executable()).cli(
+            ["parse", "--quiet", *warehouse_vars(duckdb_path)], target_path=dbt_project.target_path
+        ).wait()

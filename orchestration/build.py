@@ -8,6 +8,7 @@ from segmint.config import Settings
 def build_definitions(settings: Settings) -> dg.Definitions:
     from orchestration.defs.dbt_project import ensure_manifest
 
+    settings.check()  # the development salt is refused outside dev and ci
     ensure_manifest(settings.dbt_target, settings.duckdb_path)  # before the dbt assets load
     from orchestration.defs.automation import daily_job, daily_schedule, landing_files_sensor
     from orchestration.defs.dbt import segmint_dbt_assets
@@ -16,7 +17,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     from orchestration.defs.ml import customer_clustering
     from orchestration.defs.quality import build_quality_checks
     from orchestration.defs.resources import build_resources
-    from orchestration.defs.serving import bi_read_copy
+    from orchestration.defs.serving import bi_read_copy, erasure_sweep
     from orchestration.defs.sync import sync_assets
 
     return dg.Definitions(
@@ -26,6 +27,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *segmint_dbt_assets,
             customer_clustering,
             *sync_assets,
+            erasure_sweep,
             bi_read_copy,
         ],
         asset_checks=build_quality_checks(settings.data_docs_dir, segmint_dbt_assets),

@@ -552,6 +552,84 @@ def ui(
     os.execvpe(dagster, args, os.environ.copy())
 
 
+privacy_app = typer.Typer(
+    help="Erasure requests and the audit of a person's traces (segmint/privacy.py).",
+    no_args_is_help=True,
+)
+app.add_typer(privacy_app, name="privacy")
+
+
+def _written_folders(s: config.Settings) -> list[Path]:
+    """Where segmint writes files: Data Docs, the BI copy, every file destination's folder."""
+    from segmint.sync.config import load_destinations
+
+    folders = [s.data_docs_dir, s.bi_duckdb_path]
+    for d in load_destinations():
+        if d.type == "file" and d.check_configured(os.environ):
+            folders.append(d.export_dir / d.name)
+    return [f for f in folders if f.exists()]
+
+
+@privacy_app.command("erase")
+def privacy_erase() -> None:
+    """Carry out the loaded erasure requests now (the daily job does it on every run)."""
+    import duckdb
+
+    from segmint.privacy import erase
+    from segmint.sync.config import load_destinations
+
+    s = config.export_environment().check()
+    with _holding(s, "segmint privacy erase"), duckdb.connect(str(s.duckdb_path)) as con:
+        report = erase(con, s.pii_salt, folders=_written_folders(s),
+                       destinations=load_destinations(), environ=os.environ)  # fmt: skip
+    console.print(
+        f"{len(report.requests)} request(s) carried out, {report.customers} customer(s): "
+        f"{report.total_rows:,} rows and {len(report.files)} file(s) removed"
+    )
+    for name, outcome in sorted(report.destinations.items()):
+        console.print(f"  {name}: {outcome}")
+    console.print("evidence: privacy.erasure_log (no personal data)")
+
+
+@privacy_app.command("audit")
+def privacy_audit(
+    email: Annotated[str, typer.Argument(help="The person's email.")],
+    phone: Annotated[str | None, typer.Option(help="Their phone (any notation).")] = None,
+    text: Annotated[
+        list[str] | None, typer.Option(help="Any other value to look for (a name); repeatable.")
+    ] = None,
+    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: settings).")] = None,
+) -> None:
+    """Search every table, view and text column, and the files segmint writes, for a person.
+
+    Exits 0 when nothing is found, 1 when traces remain (listed, without the values).
+    The salted hashes in privacy.suppression_list are the one intended trace and are skipped.
+    """
+    import re
+
+    import duckdb
+
+    from segmint.privacy import audit, hash_identifier, normalize_email
+
+    s = config.settings()
+    path = warehouse or s.duckdb_path
+    needles = {"email": normalize_email(email) or email}
+    needles["email hash"] = hash_identifier(s.pii_salt, needles["email"])
+    for i, value in enumerate(text or []):
+        needles[f"text {i + 1}"] = value
+    digits = re.sub(r"[^0-9]", "", phone or "")[-9:] or None  # national digits, any prefix
+    with duckdb.connect(str(path), read_only=True) as con:
+        traces = audit(con, needles, phone_digits=digits, files=_written_folders(s))
+    if not traces:
+        console.print(f"no trace of the person in {path} or the files segmint writes")
+        _exit(0)
+    table = Table("where", "what", "rows")
+    for trace in traces:
+        table.add_row(trace.where, trace.needle, str(trace.rows))
+    console.print(table)
+    _exit(1)
+
+
 evaluate_app = typer.Typer(help="Measure the pipeline against known truth.", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate")
 

@@ -13,6 +13,14 @@ from pathlib import Path
 PROJECT_DIR = Path(os.environ.get("SEGMINT_PROJECT_DIR", Path(__file__).resolve().parents[1]))
 
 DEV_PII_SALT = "segmint-dev-salt"
+PII_SALT_VAR = "SEGMINT_PII_SALT"
+# The targets where the public development salt is allowed; anywhere else it is an error.
+DEV_TARGETS = ("dev", "ci")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or unsafe for where it is used."""
+
 
 # Off by default: dbt, Dagster and Great Expectations send no usage statistics.
 _TELEMETRY_OFF = {
@@ -54,8 +62,22 @@ class Settings:
             data_docs_dir=path("SEGMINT_DATA_DOCS_DIR", project_dir / "data_docs"),
             dagster_home=path("DAGSTER_HOME", project_dir / ".dagster_home"),
             dbt_target=os.environ.get("SEGMINT_DBT_TARGET", "dev"),
-            pii_salt=os.environ.get("SEGMINT_PII_SALT", DEV_PII_SALT),
+            pii_salt=os.environ.get(PII_SALT_VAR) or DEV_PII_SALT,
         )
+
+    @property
+    def uses_dev_salt(self) -> bool:
+        return self.pii_salt == DEV_PII_SALT
+
+    def check(self) -> Settings:
+        """Refuse settings that would leak: the public development salt outside dev and ci."""
+        if self.uses_dev_salt and self.dbt_target not in DEV_TARGETS:
+            raise ConfigError(
+                f"target {self.dbt_target!r} uses the public development PII salt: set "
+                f"{PII_SALT_VAR} to a secret value (the hashes of personal data are only as "
+                "safe as the salt)"
+            )
+        return self
 
     def warehouse(self):
         from segmint.warehouse import DuckDBWarehouse

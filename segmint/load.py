@@ -30,6 +30,7 @@ import duckdb
 import fastjsonschema
 import pyarrow as pa
 
+from segmint import privacy
 from segmint.contracts import TABLES, Contract, contracts
 
 RAW_SCHEMA = "raw"
@@ -154,6 +155,7 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
             field varchar, reason varchar, errors varchar, payload varchar,
             quarantined_at timestamp)"""
     )
+    privacy.ensure_tables(con)  # the suppression list dbt reads beside the raw tables
     con.execute(
         f"""create table if not exists {RAW_SCHEMA}.loaded_files (
             load_id varchar, source_table varchar, file_path varchar, checksum varchar,

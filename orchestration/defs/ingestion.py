@@ -1,7 +1,13 @@
-"""Ingestion: validated loading of the landing folder into the raw schema."""
+"""Ingestion: validated loading of the landing folder into the raw schema, then erasure.
+
+Erasure requests are carried out in the same step, right after the load and before dbt or
+any quality gate: no later step ever sees an erased person, and a failing gate cannot hold
+an erasure back (segmint.privacy).
+"""
 
 import dagster as dg
 
+from orchestration.defs.privacy import ERASURE_KEY, SUPPRESSION_KEY, run_erasure
 from orchestration.defs.resources import WarehouseResource
 from segmint.contracts import TABLES, contracts
 from segmint.load import LoadError, load
@@ -29,12 +35,35 @@ def _specs() -> list[dg.AssetSpec]:
             kinds={"duckdb"},
         )
     )
+    specs.append(
+        dg.AssetSpec(
+            ERASURE_KEY,
+            group_name="ingestion",
+            description=(
+                "Erasure requests carried out: the person's rows removed from every table, "
+                "file and CRM; per request and layer what was done, with no personal data."
+            ),
+            kinds={"duckdb"},
+        )
+    )
+    specs.append(
+        dg.AssetSpec(
+            SUPPRESSION_KEY,
+            group_name="ingestion",
+            description=(
+                "Salted hashes of erased identifiers: read by dbt (dim_customers flags "
+                "anyone holding one) and by the next erasure (old files loaded again)."
+            ),
+            kinds={"duckdb"},
+        )
+    )
     return specs
 
 
 @dg.multi_asset(specs=_specs(), can_subset=False)
 def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """Validate every new landing file against its contract and load it (one transaction)."""
+    """Validate every new landing file against its contract and load it (one transaction),
+    then carry out erasure requests."""
     try:
         report = load(warehouse.landing, warehouse.duckdb)
     except (LoadError, FileNotFoundError) as exc:
@@ -63,4 +92,11 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
             "rows_quarantined": sum(t["quarantined"] for t in totals.values()),
             "warehouse": dg.MetadataValue.path(str(warehouse.duckdb)),
         },
+    )
+    # Before dbt: the graph is the last run's (requests it has not placed yet wait for the
+    # erasure sweep after this run's identity step).
+    metadata = run_erasure(context, warehouse, graph_is_current=False)
+    yield dg.MaterializeResult(asset_key=ERASURE_KEY, metadata=metadata)
+    yield dg.MaterializeResult(
+        asset_key=SUPPRESSION_KEY, metadata={"identifiers": metadata["suppressed_identifiers"]}
     )

@@ -14,7 +14,7 @@ from dagster_dbt import DbtCliResource
 from packaging import version
 
 from orchestration.defs.dbt_project import dbt_executable, dbt_project
-from segmint.config import Settings
+from segmint.config import DEV_PII_SALT, PII_SALT_VAR, Settings
 from segmint.warehouse import DuckDBWarehouse, WarehouseBusy
 
 
@@ -29,6 +29,9 @@ class WarehouseResource(dg.ConfigurableResource):
     duckdb_path: str
     landing_dir: str
     bi_duckdb_path: str = ""
+    data_docs_dir: str = ""
+    # The PII salt: an EnvVar in production (the UI shows its name, never its value).
+    pii_salt: str = DEV_PII_SALT
 
     @property
     def warehouse(self) -> DuckDBWarehouse:
@@ -42,6 +45,10 @@ class WarehouseResource(dg.ConfigurableResource):
     @property
     def landing(self) -> Path:
         return Path(self.landing_dir)
+
+    @property
+    def docs(self) -> Path:
+        return Path(self.data_docs_dir)
 
     @contextlib.contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[WarehouseResource]:
@@ -107,6 +114,8 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             duckdb_path=str(settings.duckdb_path),
             landing_dir=str(settings.landing_dir),
             bi_duckdb_path=str(settings.bi_duckdb_path),
+            data_docs_dir=str(settings.data_docs_dir),
+            pii_salt=DEV_PII_SALT if settings.uses_dev_salt else dg.EnvVar(PII_SALT_VAR),
         ),
         "dbt": SegmintDbtResource(
             project_dir=dbt_project, target=settings.dbt_target, dbt_executable=dbt_executable()

@@ -3,15 +3,18 @@
 import dagster as dg
 
 from orchestration.defs.dbt import dbt_history_assets, dbt_models_assets, dbt_segments_assets
+from orchestration.defs.privacy import SWEEP_KEY, erasure_sweep_asset
 from orchestration.defs.resources import WarehouseResource
 from segmint.warehouse import BI_SCHEMAS
 
 BI_COPY_KEY = dg.AssetKey(["bi", "read_copy"])
+_BUILT = [*dbt_models_assets.keys, *dbt_segments_assets.keys, *dbt_history_assets.keys]
+erasure_sweep = erasure_sweep_asset(_BUILT)
 
 
 @dg.asset(
     key=BI_COPY_KEY,
-    deps=[*dbt_models_assets.keys, *dbt_segments_assets.keys, *dbt_history_assets.keys],
+    deps=[*_BUILT, SWEEP_KEY],
     group_name="serving",
     kinds={"duckdb"},
     description=(

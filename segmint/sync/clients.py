@@ -18,6 +18,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import httpx
@@ -136,10 +137,12 @@ class HttpApi:
                 if response.status_code == 429 or response.status_code >= 500:
                     if response.status_code == 429:
                         self.stats.throttled += 1
-                    retry_after = response.headers.get("Retry-After")
                     raise RetryableError(
                         f"{method} {path}: HTTP {response.status_code}",
-                        float(retry_after) if retry_after else None,
+                        retry_after_seconds(
+                            response.headers.get("Retry-After"),
+                            self.destination.max_retry_after_seconds,
+                        ),
                     )
                 return response
         raise AssertionError("unreachable")  # pragma: no cover
@@ -150,6 +153,25 @@ class HttpApi:
         interval = response.headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
         if maximum and interval:
             self.limiter.adopt(int(maximum), max(round(int(interval) / 1000), 1))
+
+
+def retry_after_seconds(value: str | None, cap: float, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP-date
+    (RFC 9110 10.2.3), never more than ``cap``; None when absent or unreadable."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), cap)
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -212,6 +234,15 @@ class HubSpotClient:
                 outcomes[key] = Outcome(key, True, crm_record_id=ids.get(key.lower()))
         return outcomes
 
+    def _gdpr_delete(self, key: str, contact_id: str) -> Outcome:
+        """Permanently delete a contact (GDPR delete; archiving would keep it restorable)."""
+        response = self.api.request(
+            "POST", "/crm/v3/objects/contacts/gdpr-delete", json={"objectId": contact_id}
+        )
+        if response.status_code in (200, 204):
+            return Outcome(key, True, crm_record_id=contact_id)
+        return Outcome(key, False, _error_text(response), contact_id)
+
     def send(self, changes: list[Change]) -> list[Outcome]:
         prop = self.d.hubspot_property
         out: dict[str, Outcome] = {}
@@ -248,11 +279,8 @@ class HubSpotClient:
             base = "/crm/v3/objects/contacts/batch"
             out.update(self._write(f"{base}/update", updates, [u["id"] for u in updates]))
             out.update(self._write(f"{base}/upsert", upserts, [u["id"] for u in upserts]))
-            archived = self._write(f"{base}/archive", [{"id": i} for _, i in archive],
-                                   [i for _, i in archive])  # fmt: skip
             for key, contact_id in archive:
-                result = archived[contact_id]
-                out[key] = Outcome(key, result.ok, result.reason, contact_id)
+                out[key] = self._gdpr_delete(key, contact_id)
         return [out[c.record_key] for c in changes]
 
 

@@ -52,7 +52,11 @@ class Destination(BaseModel):
     timeout_seconds: float = Field(15, gt=0)
     max_attempts: int = Field(6, ge=1)
     max_change_share: float = Field(0.5, gt=0, le=1)
-    delete_erased: bool = False
+    # Erased people are deleted where the API allows it (HubSpot GDPR delete, Salesforce
+    # delete); false only takes segmint's tags off.
+    delete_erased: bool = True
+    # A Retry-After longer than this is cut to it: a rate-limited sync waits, it never hangs.
+    max_retry_after_seconds: float = Field(60, gt=0)
 
     @model_validator(mode="after")
     def _limits(self) -> Destination:

@@ -4,7 +4,8 @@ It implements the parts of the APIs segmint uses, with their documented request 
 response shapes:
 
 - HubSpot CRM v3 contacts batch API: ``POST /crm/v3/objects/contacts/batch/read``,
-  ``/batch/update``, ``/batch/upsert`` (``idProperty: email``) and ``/batch/archive``; at most
+  ``/batch/update``, ``/batch/upsert`` (``idProperty: email``) and ``/batch/archive``, and
+  ``POST /crm/v3/objects/contacts/gdpr-delete`` (the contact is removed for good); at most
   100 inputs; ``207`` multi-status with ``errors`` when some inputs fail; Bearer token;
   ``X-HubSpot-RateLimit-*`` headers when a rate limit is configured.
 - Salesforce sObject Collections: ``GET /services/data/<v>/composite/sobjects/Contact?ids=
@@ -67,6 +68,7 @@ class EmulatorState:
     def reset(self) -> None:
         self.hubspot: dict[str, dict] = {}
         self.hubspot_email: dict[str, str] = {}
+        self.hubspot_blocklist: set[str] = set()  # emails GDPR-deleted
         self.salesforce: dict[str, dict] = {}
         self.webhook: list[dict] = []
         self.requests: list[dict] = []
@@ -249,6 +251,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._records = 0
         self._keys = []  # records written (not read), for the request log
         reject = set(fault.get("keys", [])) if fault and fault["kind"] == "partial" else set()
+        if url.path == "/crm/v3/objects/contacts/gdpr-delete" and method == "POST":
+            if not self.headers.get("Authorization", "").startswith("Bearer "):
+                return 401, {
+                    "status": "error",
+                    "category": "INVALID_AUTHENTICATION",
+                    "message": "Authentication credentials not found.",
+                }
+            return self._hubspot_gdpr_delete(json.loads(raw or b"{}"))
         if url.path.startswith("/crm/v3/objects/contacts/batch/") and method == "POST":
             if not self.headers.get("Authorization", "").startswith("Bearer "):
                 return 401, {
@@ -277,6 +287,27 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, {"received": self._records}
         return 404, {"status": "error", "message": f"no route {method} {url.path}"}
 
+    def _hubspot_gdpr_delete(self, body: dict):
+        """GDPR delete: the contact is gone for good (not archived). By email, an address
+        that matches no contact is blocklisted and the answer is still 204."""
+        key = str(body.get("objectId", ""))
+        state = self.server.state
+        self._records, self._keys = 1, [key]
+        with state.lock:
+            if body.get("idProperty") == "email":
+                contact_id = state.hubspot_email.get(key.strip().lower())
+                state.hubspot_blocklist.add(key.strip().lower())
+            else:
+                contact_id = key if key in state.hubspot else None
+                if contact_id is None:
+                    return 404, {"status": "error", "category": "OBJECT_NOT_FOUND",
+                                 "message": f"Contact {key} not found"}  # fmt: skip
+            if contact_id is not None:
+                record = state.hubspot.pop(contact_id)
+                email = (record["properties"].get("email") or "").strip().lower()
+                state.hubspot_email.pop(email, None)
+        return 204, None
+
     def _hubspot(self, action: str, body: dict, reject: set):
         inputs = body.get("inputs", [])
         self._records = len(inputs)
@@ -300,6 +331,9 @@ class _Handler(BaseHTTPRequestHandler):
                     continue
                 if key in reject:
                     failed.append((key, "Property values were not valid"))
+                    continue
+                if action == "upsert" and key.strip().lower() in state.hubspot_blocklist:
+                    failed.append((key, "the email address was GDPR-deleted and is blocklisted"))
                     continue
                 contact_id = state.hubspot_email.get(key.strip().lower()) if by_email else key
                 exists = contact_id in state.hubspot and not state.hubspot[contact_id]["archived"]

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 import duckdb
 import pandas as pd
 
-from segmint import tables
+from segmint import privacy, tables
 from segmint.sync.clients import CallStats, client_for
 from segmint.sync.config import Destination, DestinationError
 from segmint.sync.plan import Plan, build_plan
@@ -141,10 +141,12 @@ def plan_destination(con: duckdb.DuckDBPyConnection, destination: Destination) -
     state = con.execute(
         "select * from sync.synced_records where destination = ?", [destination.name]
     ).df()
+    privacy.ensure_tables(con)
     erased = {
         r[0]
         for r in con.execute(
-            "select customer_id from marts.dim_customers where is_erased"
+            "select customer_id from marts.dim_customers where is_erased "
+            f"union select customer_id from {privacy.SCHEMA}.erased_customers"
         ).fetchall()
     }
     return build_plan(destination.name, desired, state, erased)

@@ -6,8 +6,8 @@
   every segmint tag is taken off;
 - erase: the same for a customer erased since; with ``delete_erased`` the contact is deleted.
 
-Only changes are sent. The guardrail aborts a plan that would update, remove or erase more
-than ``max_change_share`` of the records already synced, unless forced.
+Only changes are sent. The guardrail aborts a plan that would update or remove more than
+``max_change_share`` of the records already synced, unless forced; erasures never count.
 """
 
 from __future__ import annotations
@@ -55,14 +55,14 @@ class Plan:
 
     @property
     def changed_synced_records(self) -> int:
-        return sum(1 for c in self.changes if c.action != "create")
+        return sum(1 for c in self.changes if c.action in ("update", "remove"))
 
     @property
     def change_share(self) -> float:
-        """Share of the records already synced that the plan updates, removes or erases.
+        """Share of the records already synced that the plan updates or removes.
 
         New records (creates) touch nothing that exists in the CRM, so a first sync, or one
-        resumed after a crash, is never held back.
+        resumed after a crash, is never held back; erasures are the law, never held back.
         """
         if self.records_in_state == 0:
             return 0.0

@@ -22,15 +22,13 @@ from segmint.cli import app
 from segmint.sync.config import DestinationError, load_destinations
 from segmint.sync.emulator import CrmEmulator, seed_from_landing
 from segmint.sync.engine import GuardrailError, SyncError, sync_concurrently, sync_destination
-from tests.warehouse.helpers import built_warehouse
 
 PREFIX = "segmint_"
 
 
-@pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    root = tmp_path_factory.mktemp("crm")
-    return built_warehouse(root, 400, seed=5)
+@pytest.fixture
+def source(synced_source):
+    return synced_source
 
 
 @pytest.fixture
@@ -225,7 +223,7 @@ def _written_keys(crm) -> list[str]:
 
 
 def test_leaving_a_segment_removes_the_tag_and_erasure_removes_all(con, crm):
-    d = destination("hubspot")
+    d = destination("hubspot", delete_erased=False)  # untag only (the default deletes)
     sync_destination(con, d)
     key, tags = next(
         (k, t) for k, t in con.execute(
@@ -255,8 +253,8 @@ def test_leaving_a_segment_removes_the_tag_and_erasure_removes_all(con, crm):
                        [erased_key]).fetchone()[0] == 0  # fmt: skip
 
 
-def test_erased_contacts_are_deleted_when_configured(con, crm):
-    d = destination("salesforce", delete_erased=True)
+def test_erased_contacts_are_deleted_by_default(con, crm):
+    d = destination("salesforce")
     sync_destination(con, d)
     key, customer = con.execute(
         "select record_key, customer_id from marts.crm_segment_tags "

@@ -38,9 +38,19 @@ consent_events as (
 
 ),
 
+-- Requests not yet carried out, and the email hashes of those carried out (their rows are
+-- deleted before dbt runs; a person whose records arrive later is still flagged).
 erasure_requests as (
 
-    select * from {{ ref('stg_privacy__erasure_requests') }}
+    select
+        email_hash,
+        requested_at
+    from {{ ref('stg_privacy__erasure_requests') }}
+    union all
+    select
+        email_hash,
+        suppressed_at as requested_at
+    from {{ ref('stg_privacy__suppressed_emails') }}
 
 ),
 

@@ -1,0 +1,246 @@
+"""Erasure that erases (segmint/privacy.py), on a copy of a built warehouse and a real CRM
+emulator on 127.0.0.1: after an erasure, a search of every table, view, text column, export
+file and CRM finds nothing of the person."""
+
+import json
+import re
+import shutil
+
+import duckdb
+import httpx
+import pytest
+
+from segmint.config import DEV_PII_SALT
+from segmint.generate import PLACEHOLDER_PHONES
+from segmint.load import load
+from segmint.privacy import audit, erase, hash_identifier, normalize_email
+from segmint.sync.config import load_destinations
+from segmint.sync.emulator import CrmEmulator, seed_from_landing
+from segmint.sync.engine import sync_destination
+
+SALT = DEV_PII_SALT  # the ci target's salt: what dbt hashed the warehouse with
+
+
+@pytest.fixture
+def crm(synced_source, monkeypatch, tmp_path):
+    _, landing = synced_source
+    with CrmEmulator() as emulator:
+        emulator.seed(seed_from_landing(landing))
+        emulator.state.webhook_secret = "hook-secret"
+        env = {
+            "SEGMINT_HUBSPOT_URL": emulator.url,
+            "SEGMINT_HUBSPOT_TOKEN": "token",
+            "SEGMINT_SALESFORCE_URL": emulator.url,
+            "SEGMINT_SALESFORCE_TOKEN": "token",
+            "SEGMINT_WEBHOOK_URL": emulator.url + "/webhook",
+            "SEGMINT_WEBHOOK_SECRET": "hook-secret",
+            "SEGMINT_EXPORT_DIR": str(tmp_path / "exports"),
+        }
+        for var, value in env.items():
+            monkeypatch.setenv(var, value)
+        emulator.env = env
+        yield emulator
+
+
+@pytest.fixture
+def con(synced_source, tmp_path):
+    warehouse, _ = synced_source
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(warehouse, copy)
+    connection = duckdb.connect(str(copy))
+    erase(connection, SALT)  # the generator's own requests: each test starts with none
+    yield connection
+    connection.close()
+
+
+def destinations(**changes):
+    fast = {"requests_per_second": 1000, "timeout_seconds": 2.0, **changes}
+    return [d.model_copy(update=fast) for d in load_destinations()]
+
+
+def person_of(con, customer_id: str) -> dict:
+    """The clear emails and phones of a customer's records, read from staging."""
+    emails, phones = set(), set()
+    for source_table, record_id in con.execute(
+        "select source_table, source_record_id from marts.dim_customer_identities "
+        "where customer_id = ?",
+        [customer_id],
+    ).fetchall():
+        if source_table == "crm_contacts":
+            email, phone = con.execute(
+                "select email, phone from staging.stg_crm__contacts where contact_id = ?",
+                [record_id],
+            ).fetchall()[0]
+            emails.add(email)
+            phones.add(phone)
+        elif source_table == "orders":
+            emails |= {
+                r[0]
+                for r in con.execute(
+                    "select email from staging.stg_shop__orders where order_id = ?", [record_id]
+                ).fetchall()
+            }
+    placeholders = {re.sub(r"[^0-9]", "", p)[-9:] for p in PLACEHOLDER_PHONES}
+    digits = {re.sub(r"[^0-9]", "", p)[-9:] for p in phones if p}
+    return {"emails": sorted(e for e in emails if e), "phones": sorted(digits - placeholders)}
+
+
+def request_erasure(con, request_id: str, email: str) -> None:
+    con.execute(
+        "insert into raw.erasure_requests (request_id, email, requested_at, _load_id, "
+        "_source_file, _source_row, _loaded_at) values (?, ?, '2026-11-30T10:00:00Z', 'test', "
+        "'erasure_requests.csv', 1, now())",
+        [request_id, email],
+    )
+
+
+def traces(con, person: dict, folders=()) -> list:
+    found = []
+    for email in person["emails"]:
+        needles = {"email": email, "email hash": hash_identifier(SALT, email)}
+        found += audit(con, needles, files=folders)
+    for digits in person["phones"]:
+        found += audit(con, {}, phone_digits=digits, files=folders)
+    return found
+
+
+def test_the_hash_matches_what_dbt_computed(con):
+    """segmint.privacy hashes as macros/hash_pii.sql over normalize_email does in dbt."""
+    rows = con.execute(
+        "select email, email_hash from staging.stg_crm__contacts where email is not null limit 50"
+    ).fetchall()
+    assert rows
+    for email, digest in rows:
+        assert hash_identifier(SALT, normalize_email(email)) == digest
+
+
+def test_an_erasure_reaches_every_table_file_and_crm_and_no_guardrail_holds_it(con, crm, tmp_path):
+    ds = destinations(max_change_share=0.01)  # a guardrail that any erasure would trip
+    for d in ds:
+        sync_destination(con, d)
+    # A customer synced by CRM id to HubSpot and Salesforce, and by email to the export.
+    customer, hubspot_id, salesforce_id = con.execute(
+        """
+        select customer_id,
+               max(case when destination = 'hubspot' then record_key end),
+               max(case when destination = 'salesforce' then record_key end)
+        from sync.synced_records group by customer_id
+        having count(distinct destination) >= 3
+           and max(case when destination = 'hubspot' then key_type end) = 'crm_id'
+           and max(case when destination = 'salesforce' then key_type end) = 'crm_id'
+           and max(case when destination = 'file_export' then key_type end) = 'email'
+        order by customer_id limit 1
+        """
+    ).fetchall()[0]
+    person = person_of(con, customer)
+    assert person["emails"] and person["phones"]
+    exports = tmp_path / "exports"
+    assert traces(con, person, [exports]), "the person is in the warehouse and the export"
+
+    request_erasure(con, "era_test_1", person["emails"][0].upper() + "  ")
+    report = erase(con, SALT, folders=[exports / "file_export"], destinations=ds,
+                   environ=crm.env)  # fmt: skip
+
+    assert report.requests == ["era_test_1"] and report.customers >= 1
+    assert traces(con, person, [exports]) == []
+    assert customer not in {r[0] for r in con.execute(
+        "select customer_id from marts.dim_customers").fetchall()}  # fmt: skip
+    # HubSpot: GDPR-deleted (gone, not archived); Salesforce: deleted; webhook: a signed
+    # erase event (the emulator checks the signature); file: a deletion manifest.
+    hubspot = httpx.get(f"{crm.url}/_emulator/contacts?crm=hubspot").json()
+    assert hubspot_id not in {c["id"] for c in hubspot}
+    assert not {(c["properties"].get("email") or "").lower() for c in hubspot} & set(
+        person["emails"]
+    )
+    assert crm.state.salesforce[salesforce_id]["IsDeleted"] is True
+    manifest = (exports / "file_export" / "erasures.jsonl").read_text().splitlines()
+    assert customer in {json.loads(line)["customer_id"] for line in manifest}
+    log = con.execute(
+        "select target, action from privacy.erasure_log where step = 'destination'"
+    ).fetchall()
+    assert ("hubspot", "deleted") in log and ("salesforce", "deleted") in log
+    assert ("file_export", "files rewritten") in log
+    # The evidence holds no personal data, and a sync afterwards is not held back.
+    assert audit(con, {"email": person["emails"][0]}) == []
+    for d in ds:
+        assert sync_destination(con, d).status == "ok"
+    # Nothing left to do: a second erasure removes nothing.
+    again = erase(con, SALT, destinations=ds, environ=crm.env)
+    assert again.requests == [] and again.total_rows == 0
+
+
+def test_a_shared_mailbox_email_is_erased_too(con):
+    """An email the graph excludes as shared (a blocklist pattern, the cardinality guard)
+    still names the records that carry it. This seed has no shared mailbox, so one email
+    of the graph is marked excluded, as the blocklist would have done."""
+    digest = con.execute(
+        "select identifier_value from marts.dim_customer_identities "
+        "where identifier_type = 'email' and customer_id is not null "
+        "order by identifier_value limit 1"
+    ).fetchall()[0][0]
+    con.execute(
+        "update marts.dim_customer_identities set is_excluded = true, "
+        "exclusion_reason = 'blocklist: shared mailbox' where identifier_value = ?",
+        [digest],
+    )
+    email = con.execute(
+        "select email from staging.stg_crm__contacts where email_hash = ? "
+        "union select email from staging.stg_shop__orders where email_hash = ? limit 1",
+        [digest, digest],
+    ).fetchall()[0][0]
+    customers = {
+        r[0]
+        for r in con.execute(
+            "select customer_id from marts.dim_customer_identities where identifier_value = ?",
+            [digest],
+        ).fetchall()
+    }
+    request_erasure(con, "era_shared", email)
+    report = erase(con, SALT)
+    assert report.customers == len(customers) >= 1
+    assert audit(con, {"email": email, "email hash": digest}) == []
+
+
+def test_a_person_loaded_again_from_an_old_file_stays_erased(con, tmp_path):
+    path = tmp_path / "w.duckdb"  # the copy the con fixture opened
+    email, contact = con.execute(
+        "select email, source_contact_id from staging.stg_crm__contacts "
+        "where email is not null order by contact_id limit 1"
+    ).fetchall()[0]
+    rows = con.execute(
+        "select * exclude (_load_id, _source_file, _source_row, _loaded_at) "
+        "from raw.crm_contacts where trim(contact_id) = ?",
+        [contact],
+    ).df()
+    request_erasure(con, "era_reload", email)
+    erase(con, SALT)
+    assert audit(con, {"email": email}) == []
+    # The same rows arrive again in a new landing file (another export of the old CRM).
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    rows.to_csv(landing / "crm_contacts_2026-12-01.csv", index=False)
+    con.close()
+    load(landing, path)
+    with duckdb.connect(str(path)) as reopened:
+        assert audit(reopened, {"email": email}) != []
+        again = erase(reopened, SALT)
+        assert again.requests == [] and again.reloaded_rows >= len(rows)
+        assert audit(reopened, {"email": email}) == []
+
+
+def test_a_request_the_graph_has_not_placed_waits_for_the_identity_step(con):
+    """Before the run's identity step, deleting a new person's rows would cut the links to
+    their other records: the request is deferred, then carried out once the graph is built."""
+    email = "brand.new.person@example.org"
+    request_erasure(con, "era_new", email)
+    early = erase(con, SALT, graph_is_current=False)
+    assert early.requests == []
+    assert con.execute("select count(*) from raw.erasure_requests").fetchall()[0][0] >= 1
+    later = erase(con, SALT, graph_is_current=True)
+    assert later.requests == ["era_new"]
+    assert (
+        con.execute(
+            "select count(*) from raw.erasure_requests where request_id = 'era_new'"
+        ).fetchall()[0][0]
+        == 0
+    )

@@ -61,6 +61,13 @@ TABLES = {
     ),
 }
 
+# Columns that hold personal data in clear (sources and staging): never copied into run
+# metadata or logs (quality check samples are redacted on these).
+PERSONAL_COLUMNS = frozenset(
+    {"email", "phone", "first_name", "last_name", "street", "postcode", "date_of_birth",
+     "subject", "body", "record_key", "payload"}
+)  # fmt: skip
+
 # How a raw row belongs to a person: its email column, and key expressions whose values the
 # identity graph knows (kind = the graph's source_table or identifier_type). ``col`` renders
 # a column of the row (a raw table column, or a field of a quarantined row's JSON payload).

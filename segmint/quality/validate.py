@@ -239,6 +239,26 @@ def _expectation(spec: ExpectationSpec, kwargs: dict[str, Any]):
     )
 
 
+REDACTED = "<personal data>"
+
+
+def redact_sample(sample: list[Any], column: str | None) -> list[Any]:
+    """Failing-row samples go to the Dagster event log, which cannot be erased: values of
+    personal columns (segmint.privacy.PERSONAL_COLUMNS) are replaced, keys are kept."""
+    from segmint.privacy import PERSONAL_COLUMNS
+
+    def personal(name, value) -> bool:  # by column, or an email anywhere in a value
+        return name in PERSONAL_COLUMNS or (isinstance(value, str) and "@" in value)
+
+    out = []
+    for item in sample:
+        if isinstance(item, dict):
+            out.append({k: REDACTED if personal(k, v) else v for k, v in item.items()})
+        else:
+            out.append(REDACTED if personal(column, item) else item)
+    return out
+
+
 def _metric_value(spec: ExpectationSpec, res: dict[str, Any]) -> float | None:
     """The value a distribution expectation is baselined on."""
     if spec.metric == "null_share":
@@ -263,6 +283,7 @@ def _outcome(suite: Suite, spec: ExpectationSpec, kwargs: dict, result, note) ->
         sample = res["partial_unexpected_list"][:SAMPLE_SIZE]
     elif isinstance(res.get("details"), dict) and res["details"].get("unexpected_rows"):
         sample = res["details"]["unexpected_rows"][:SAMPLE_SIZE]
+    sample = redact_sample(sample, kwargs.get("column"))
     observed = res.get("observed_value")
     unexpected = res.get("unexpected_count")
     if spec.type == "unexpected_rows_expectation":

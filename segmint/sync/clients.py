@@ -120,7 +120,9 @@ class HttpApi:
     def _before_sleep(self, retry_state) -> None:
         self.stats.retries += 1
 
-    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+    def request(self, method: str, path: str, sign=None, **kwargs) -> httpx.Response:
+        """One call with retries; ``sign()``, when given, adds headers fresh for each attempt
+        (a signed timestamp must be current when a retry goes out)."""
         retrying = Retrying(
             stop=stop_after_attempt(self.destination.max_attempts),
             wait=self._wait,
@@ -132,6 +134,8 @@ class HttpApi:
             with attempt:
                 self.limiter.acquire()
                 self.stats.api_calls += 1
+                if sign is not None:
+                    kwargs["headers"] = {**kwargs.get("headers", {}), **sign()}
                 response = self.http.request(method, path, **kwargs)
                 self._observe(response)
                 if response.status_code == 429 or response.status_code >= 500:
@@ -344,8 +348,44 @@ class SalesforceClient:
         return [out[c.record_key] for c in changes]
 
 
+def webhook_signature(secret: str, timestamp: str, delivery: str, body: bytes) -> str:
+    """HMAC-SHA256 over ``<timestamp>.<delivery>.<body>``: the time and the delivery id are
+    signed with the body, so a captured request can be neither re-dated nor re-sent."""
+    message = timestamp.encode() + b"." + delivery.encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def webhook_headers(secret: str | None, delivery: str, body: bytes, now: float | None = None):
+    timestamp = str(int(now if now is not None else time.time()))
+    headers = {"X-Segmint-Timestamp": timestamp, "X-Segmint-Delivery": delivery}
+    if secret:
+        headers["X-Segmint-Signature"] = webhook_signature(secret, timestamp, delivery, body)
+    return headers
+
+
+def verify_webhook(secret: str, headers, body: bytes, seen: set[str], now: float | None = None,
+                   tolerance: float = 300) -> tuple[int, str]:  # fmt: skip
+    """The receiver's side (docs/crm-sync.md): (HTTP status, reason). A delivery already
+    accepted is acknowledged again (200) but not applied twice."""
+    timestamp = headers.get("X-Segmint-Timestamp", "")
+    delivery = headers.get("X-Segmint-Delivery", "")
+    expected = webhook_signature(secret, timestamp, delivery, body)
+    if not hmac.compare_digest(expected, headers.get("X-Segmint-Signature", "")):
+        return 401, "bad signature"
+    try:
+        age = abs((now if now is not None else time.time()) - int(timestamp))
+    except ValueError:
+        return 401, "bad timestamp"
+    if age > tolerance:
+        return 401, f"stale timestamp ({age:.0f} s old, tolerance {tolerance:.0f} s)"
+    if delivery in seen:
+        return 200, "duplicate delivery, already applied"
+    return 200, "ok"
+
+
 class WebhookClient:
-    """JSON batches POSTed to a URL, signed with HMAC-SHA256 of the body."""
+    """JSON batches POSTed to a URL, signed with HMAC-SHA256 of timestamp, delivery id and
+    body (verify_webhook is the receiver's recipe)."""
 
     def __init__(self, destination: Destination, stats: CallStats, run_id: str) -> None:
         self.d = destination
@@ -370,11 +410,12 @@ class WebhookClient:
             },
             sort_keys=True,
         ).encode()
-        headers = {"X-Segmint-Timestamp": datetime.now(UTC).isoformat()}
-        if self.secret:
-            digest = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
-            headers["X-Segmint-Signature"] = f"sha256={digest}"
-        response = self.api.request("POST", self.path, content=body, headers=headers)
+        delivery = f"{self.run_id}-{self.batch}"
+
+        def sign() -> dict[str, str]:
+            return webhook_headers(self.secret, delivery, body)
+
+        response = self.api.request("POST", self.path, content=body, sign=sign)
         ok = 200 <= response.status_code < 300
         reason = None if ok else _error_text(response)
         return [Outcome(c.record_key, ok, reason) for c in changes]

@@ -11,7 +11,9 @@ response shapes:
 - Salesforce sObject Collections: ``GET /services/data/<v>/composite/sobjects/Contact?ids=
   &fields=``, ``PATCH /services/data/<v>/composite/sobjects`` and ``DELETE ...?ids=``; at most
   200 records; one result per record (``success``, ``errors``) with ``allOrNone: false``.
-- A webhook receiver ``POST /webhook`` checking the ``X-Segmint-Signature`` HMAC.
+- A webhook receiver ``POST /webhook`` checking the ``X-Segmint-Signature`` HMAC over the
+  timestamp, the delivery id and the body (``verify_webhook``): stale or re-dated requests
+  are refused, a delivery already applied is acknowledged without being applied again.
 
 Faults are injected through ``POST /_emulator/faults``: ``429`` (with ``Retry-After`` and
 HubSpot's headers), ``500`` / ``503``, ``slow`` (delay, then answer), ``drop`` (close the
@@ -25,8 +27,6 @@ applies to the next ``count`` requests whose path starts with ``path``, after le
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 import re
 import socket
@@ -37,6 +37,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
+
+from segmint.sync.clients import verify_webhook
 
 HUBSPOT_BATCH_LIMIT = 100
 SALESFORCE_BATCH_LIMIT = 200
@@ -71,6 +73,7 @@ class EmulatorState:
         self.hubspot_blocklist: set[str] = set()  # emails GDPR-deleted
         self.salesforce: dict[str, dict] = {}
         self.webhook: list[dict] = []
+        self.webhook_deliveries: set[str] = set()  # delivery ids applied (replays refused)
         self.requests: list[dict] = []
         self.faults: list[dict] = []
         self.requests_per_second: float | None = None
@@ -275,15 +278,22 @@ class _Handler(BaseHTTPRequestHandler):
                 ]
             return self._salesforce(method, url, raw, reject)
         if url.path == "/webhook" and method == "POST":
-            secret = self.server.state.webhook_secret
-            if secret:
-                expected = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-                if not hmac.compare_digest(expected, self.headers.get("X-Segmint-Signature", "")):
-                    return 401, {"error": "bad signature"}
+            state = self.server.state
+            delivery = self.headers.get("X-Segmint-Delivery", "")
+            if state.webhook_secret:
+                with state.lock:
+                    status, reason = verify_webhook(
+                        state.webhook_secret, self.headers, raw, state.webhook_deliveries
+                    )
+                if status != 200:
+                    return status, {"error": reason}
+                if reason != "ok":
+                    return 200, {"received": 0, "duplicate": True}
             batch = json.loads(raw)
             self._records = len(batch.get("records", []))
-            with self.server.state.lock:
-                self.server.state.webhook.append(batch)
+            with state.lock:
+                state.webhook.append(batch)
+                state.webhook_deliveries.add(delivery)
             return 200, {"received": self._records}
         return 404, {"status": "error", "message": f"no route {method} {url.path}"}
 

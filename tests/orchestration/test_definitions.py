@@ -1,4 +1,7 @@
+from dataclasses import replace
+
 import dagster as dg
+import pytest
 
 from orchestration.definitions import defs as load_definitions
 
@@ -15,6 +18,9 @@ EXPECTED_ASSETS = {
     "raw/quarantined_rows": "ingestion",
     "raw/support_tickets": "ingestion",
     "raw/web_events": "ingestion",
+    "privacy/erasure_log": "ingestion",
+    "privacy/suppression_list": "ingestion",
+    "privacy/erasure_sweep": "serving",
     "intermediate/int_identity__components": "intermediate",
     "intermediate/int_identity__customer_id_history": "intermediate",
     "intermediate/int_identity__deterministic_components": "intermediate",
@@ -48,6 +54,7 @@ EXPECTED_ASSETS = {
     "staging/stg_crm__contacts": "staging",
     "staging/stg_privacy__consent_events": "staging",
     "staging/stg_privacy__erasure_requests": "staging",
+    "staging/stg_privacy__suppressed_emails": "staging",
     "staging/stg_shop__order_items": "staging",
     "staging/stg_shop__orders": "staging",
     "staging/stg_support__tickets": "staging",
@@ -94,6 +101,31 @@ def test_asset_graph_snapshot():
     graph = defs.resolve_asset_graph()
     found = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
     assert found == EXPECTED_ASSETS
+
+
+def test_erasure_runs_before_dbt_and_is_swept_before_the_bi_copy():
+    """Ingestion carries out erasures before any dbt step (so no gate can hold one back);
+    the sweep after the dbt steps comes before the BI copy."""
+    graph = defs.resolve_asset_graph()
+    suppression = dg.AssetKey(["privacy", "suppression_list"])
+    assert (
+        suppression
+        in graph.get(dg.AssetKey(["staging", "stg_privacy__suppressed_emails"])).parent_keys
+    )
+    sweep = dg.AssetKey(["privacy", "erasure_sweep"])
+    assert sweep in graph.get(dg.AssetKey(["bi", "read_copy"])).parent_keys
+    assert dg.AssetKey(["marts", "dim_customer_identities"]) in graph.get(sweep).parent_keys
+
+
+def test_the_development_salt_is_refused_outside_dev_and_ci():
+    from segmint.config import DEV_PII_SALT, ConfigError, Settings
+
+    base = Settings.from_env()
+    assert base.check() is base  # ci target: allowed
+    prod = replace(base, dbt_target="prod")
+    with pytest.raises(ConfigError, match="SEGMINT_PII_SALT"):
+        prod.check()
+    assert replace(prod, pii_salt="a-secret").check().pii_salt != DEV_PII_SALT
 
 
 def test_staging_models_depend_on_the_raw_tables_ingestion_writes():

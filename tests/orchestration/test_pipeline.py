@@ -17,7 +17,7 @@ from orchestration.defs.ingestion import raw_tables
 from orchestration.defs.ml import customer_clustering
 from orchestration.defs.quality import build_quality_checks
 from orchestration.defs.resources import SegmintDbtResource, WarehouseResource
-from orchestration.defs.serving import bi_read_copy
+from orchestration.defs.serving import bi_read_copy, erasure_sweep
 from orchestration.defs.sync import sync_assets
 from orchestration.run import summarize
 from segmint.cli import app
@@ -25,6 +25,7 @@ from segmint.config import DEV_PII_SALT, Settings
 from segmint.contracts import TABLES
 from segmint.evaluate import evaluate_identity
 from segmint.generate import PLACEHOLDER_PHONES
+from segmint.privacy import audit, hash_identifier
 from segmint.sync.emulator import CrmEmulator, seed_from_landing
 from tests.orchestration.test_definitions import EXPECTED_ASSETS
 
@@ -58,6 +59,7 @@ def _materialize(landing, duckdb_path, monkeypatch):
             duckdb_path=str(duckdb_path),
             landing_dir=str(landing),
             bi_duckdb_path=str(duckdb_path.parent / "bi" / duckdb_path.name),
+            data_docs_dir=str(Settings.from_env().data_docs_dir),
         ),
         "dbt": SegmintDbtResource(
             project_dir=dbt_project, target="ci", dbt_executable=dbt_executable()
@@ -71,6 +73,7 @@ def _materialize(landing, duckdb_path, monkeypatch):
                 *segmint_dbt_assets,
                 customer_clustering,
                 *sync_assets,
+                erasure_sweep,
                 bi_read_copy,
                 *build_quality_checks(Settings.from_env().data_docs_dir, segmint_dbt_assets),
             ],
@@ -145,12 +148,62 @@ def test_bi_tools_read_a_copy_of_the_marts_with_no_personal_data(built):
         assert copy.execute(comment).fetchone() == w.execute(comment).fetchone() != (None,)
 
 
+def test_the_person_who_asked_to_be_erased_leaves_no_trace(built, clean_landing):
+    """The generator files an erasure request; after the run, no table, view, text column,
+    BI copy, export or Data Docs page holds the person's emails, their hashes or phones."""
+    _, path = built
+    truth = clean_landing.out / "truth"
+    erased = pd.read_parquet(truth / "erasures.parquet")
+    assert len(erased) >= 1
+    people = set(erased.person_id)
+    contacts = pd.read_parquet(truth / "contacts.parquet")
+    orders = pd.read_parquet(truth / "orders.parquet")
+    landing_contacts = pd.read_parquet(clean_landing.out / "crm_contacts.parquet")
+    landing_orders = pd.read_parquet(clean_landing.out / "orders.parquet")
+    mine = landing_contacts.merge(contacts[contacts.person_id.isin(people)],
+                                  on=["source_system", "contact_id"])  # fmt: skip
+    emails = set(mine.email.dropna().str.strip().str.lower())
+    emails |= set(
+        landing_orders[landing_orders.order_id.isin(orders[orders.person_id.isin(people)].order_id)]
+        .email.dropna()
+        .str.strip()
+        .str.lower()
+    )
+    emails |= set(pd.read_parquet(truth / "persons.parquet").query("person_id in @people").email)
+    emails.discard("")
+    placeholders = {p[-9:] for p in ("".join(filter(str.isdigit, x)) for x in PLACEHOLDER_PHONES)}
+    phones = {"".join(filter(str.isdigit, p))[-9:] for p in mine.phone.dropna()} - placeholders
+    assert emails
+    files = [path.parent / "bi", path.parent / "exports", Settings.from_env().data_docs_dir]
+    with duckdb.connect(str(path), read_only=True) as con:
+        found = []
+        for email in emails:
+            hashed = hash_identifier(DEV_PII_SALT, email)
+            found += audit(con, {"email": email, "hash": hashed}, files=files)
+        for digits in phones:
+            found += audit(con, {}, phone_digits=digits, files=files)
+        assert found == []
+        carried = con.execute(
+            "select request_id from privacy.erasure_log where action = 'carried out'"
+        ).fetchall()
+        assert {r[0] for r in carried} == set(erased.request_id)
+
+
 def test_staging_holds_every_valid_raw_row_once(built, clean_landing):
     _, path = built
     con = duckdb.connect(str(path), read_only=True)
     q = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
-    assert q("select count(*) from staging.stg_web__events") == clean_landing.rows["web_events"]
-    assert q("select count(*) from staging.stg_shop__orders") == clean_landing.rows["orders"]
+
+    def erased(table: str) -> int:  # rows the erasure step removed (privacy.erasure_log)
+        return q(
+            "select coalesce(sum(rows_affected), 0) from privacy.erasure_log "
+            f"where step = 'warehouse' and target = 'raw.{table}'"
+        )
+
+    for table, model in (("web_events", "stg_web__events"), ("orders", "stg_shop__orders")):
+        assert q(f"select count(*) from staging.{model}") == q(f"select count(*) from raw.{table}")
+        assert q(f"select count(*) from raw.{table}") + erased(table) == clean_landing.rows[table]
+    assert erased("web_events") > 0  # the generator's erasure request was carried out
     # The generator re-sends 5% of contacts in an older version: one row per record remains.
     distinct = q("select count(distinct source_system || contact_id) from raw.crm_contacts")
     assert clean_landing.rows["crm_contacts"] > distinct
@@ -282,10 +335,21 @@ def test_a_failed_blocking_gate_stops_everything_downstream(built, clean_landing
     shutil.copy(path, corrupted)
     con = duckdb.connect(str(corrupted))
     con.execute("update raw.orders set total_amount = -total_amount where _source_row % 10 = 0")
+    # ... and in the same run a person asks to be erased: the gate must not hold that back.
+    email = con.execute(
+        "select min(email) from staging.stg_crm__contacts where email is not null"
+    ).fetchall()[0][0]
+    con.execute(
+        "insert into raw.erasure_requests (request_id, email, requested_at) "
+        "values ('era_gate', ?, '2026-11-30T08:00:00Z')",
+        [email],
+    )
     con.close()
     result = _materialize(clean_landing.out, corrupted, monkeypatch)
     summary = summarize(result)
     assert not result.success
+    with duckdb.connect(str(corrupted), read_only=True) as con:
+        assert audit(con, {"email": email, "hash": hash_identifier(DEV_PII_SALT, email)}) == []
     gate = [
         e for e in result.get_asset_check_evaluations() if e.check_name == "gx_stg_shop__orders"
     ]

@@ -326,3 +326,23 @@ def test_value_sets_come_from_their_one_source_of_truth():
         "expect_column_values_to_be_in_set(consent_purpose)"
     ]
     assert purposes.meta["values_from"] == "seeds/consent_purposes.csv"
+
+
+def test_failing_row_samples_carry_no_personal_data():
+    """Samples reach Dagster's event log, which cannot be erased: personal values are
+    replaced (by column, or any value holding an email), keys and other values kept."""
+    from segmint.quality.validate import REDACTED, redact_sample
+
+    rows = [
+        {"contact_id": "hubspot:1", "email": "ann@example.org", "score": 9},
+        {"destination_record_id": "file_export:bo@example.org", "tags": "segmint_x"},
+    ]
+    assert redact_sample(rows, "score") == [
+        {"contact_id": "hubspot:1", "email": REDACTED, "score": 9},
+        {"destination_record_id": REDACTED, "tags": "segmint_x"},
+    ]
+    assert redact_sample(["+44 20 7946 0123"], "phone") == [REDACTED]
+    assert redact_sample(["lost_in_space", "x@y.org"], "order_status") == [
+        "lost_in_space",
+        REDACTED,
+    ]

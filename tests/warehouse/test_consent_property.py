@@ -2,9 +2,11 @@
 
 Each example replaces the warehouse's consent events and erasure requests with a random
 history over a few real customers' emails, rebuilds dim_customers and crm_segment_tags with
-dbt, and syncs the file destination. No customer whose latest consent event for a
-destination's purpose is not a grant, and no erased customer, may be in the desired tags or
-receive a tag; every consented customer with a known email is exported.
+dbt, and syncs the file destination. Customers have up to two addresses each. No customer
+whose latest consent event for a destination's purpose (over all their addresses) is not a
+grant, no address whose own latest event is not a grant, and no erased customer may be in
+the desired tags or receive a tag; every consented customer with a granted address of their
+own is exported.
 """
 
 import json
@@ -82,18 +84,25 @@ def _replace_history(con, candidates, history, erased) -> None:
         )
 
 
-def _oracle(candidates, history, erased) -> tuple[dict[str, set[str]], set[str]]:
-    """Purposes granted by each customer's latest event per purpose; erased customers."""
-    latest: dict[tuple[str, str], tuple[int, int, str]] = {}
+def _oracle(candidates, history, erased):
+    """Per address and per customer, the purposes whose latest event is a grant; erased
+    customers. A customer's latest event is over all their addresses."""
+    by_email: dict[tuple[str, str], tuple[int, int, str]] = {}
+    by_customer: dict[tuple[str, str], tuple[int, int, str]] = {}
     for i, (e, purpose, status, minute) in enumerate(history):
-        key = (candidates[e][1], purpose)
-        if key not in latest or (minute, i) > latest[key][:2]:
-            latest[key] = (minute, i, status)
-    granted: dict[str, set[str]] = {}
-    for (customer, purpose), (_, _, status) in latest.items():
-        if status == "granted":
-            granted.setdefault(customer, set()).add(purpose)
-    return granted, {candidates[e][1] for e in erased}
+        email, customer = candidates[e]
+        for latest, key in ((by_email, (email, purpose)), (by_customer, (customer, purpose))):
+            if key not in latest or (minute, i) > latest[key][:2]:
+                latest[key] = (minute, i, status)
+
+    def granted(latest) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for (who, purpose), (_, _, status) in latest.items():
+            if status == "granted":
+                out.setdefault(who, set()).add(purpose)
+        return out
+
+    return granted(by_email), granted(by_customer), {candidates[e][1] for e in erased}
 
 
 @settings(
@@ -108,19 +117,30 @@ def test_no_unconsented_or_erased_customer_reaches_a_destination(
         _replace_history(con, candidates, history, erased)
     result = dbt(path, root / "target", "run", "-s", "dim_customers", "crm_segment_tags")
     assert result.returncode == 0, result.stdout[-3000:]
-    granted, erased_customers = _oracle(candidates, history, erased)
+    by_email, granted, erased_customers = _oracle(candidates, history, erased)
     purposes = {d.name: d.consent_purpose for d in load_destinations()}
     with duckdb.connect(str(path)) as con:
         rows = con.execute(
             "select destination, customer_id, email from marts.crm_segment_tags"
         ).fetchall()
-        for destination, customer, _ in rows:
+        for destination, customer, email in rows:
+            purpose = purposes[destination]
             assert customer not in erased_customers
-            assert purposes[destination] in granted.get(customer, set()), (destination, customer)
-        # Completeness: every consented, not erased candidate is exported by email.
+            assert purpose in granted.get(customer, set()), (destination, customer)
+            # Consent per address: the address sent has its own latest grant.
+            assert purpose in by_email.get(email, set()), (destination, customer, email)
+        # Completeness: every consented, not erased candidate with a granted address of
+        # their own is exported, by that address.
         exported = {c for d, c, _ in rows if d == "file_export"}
+        own = {}
+        for email, customer in candidates:
+            own.setdefault(customer, set()).add(email)
         expected = {
-            c for c, p in granted.items() if "email_marketing" in p and c not in erased_customers
+            c
+            for c, p in granted.items()
+            if "email_marketing" in p
+            and c not in erased_customers
+            and any("email_marketing" in by_email.get(e, set()) for e in own[c])
         }
         assert exported == expected
         # What the sync sends: tags only for those rows; others lose every segmint tag.

@@ -5,6 +5,7 @@ must end at exactly the desired CRM state, with no duplicate contacts, and a re-
 nothing changed must make no API call.
 """
 
+import json
 import os
 import shutil
 import socket
@@ -305,6 +306,27 @@ def test_a_bad_webhook_signature_is_rejected_not_retried(con, crm):
     assert len(reasons) == 1 and "HTTP 401" in reasons.pop()
 
 
+def test_a_captured_webhook_request_cannot_be_replayed_or_re_dated(con, crm):
+    """The signature covers timestamp, delivery id and body: the receiver refuses a stale or
+    re-dated copy and acknowledges a replay without applying it twice."""
+    from segmint.sync.clients import webhook_headers
+
+    sync_destination(con, destination("webhook"))
+    applied = len(crm.state.webhook)
+    (sent,) = [r for r in requests(crm) if r["path"] == "/webhook"][:1]
+    body = json.dumps({"destination": "webhook", "run_id": "r", "batch": 1, "records": []}).encode()
+    url = f"{crm.url}/webhook"
+    fresh = webhook_headers("hook-secret", "delivery-1", body)
+    assert httpx.post(url, content=body, headers=fresh).json() == {"received": 0}
+    replay = httpx.post(url, content=body, headers=fresh)
+    assert replay.status_code == 200 and replay.json()["duplicate"] is True
+    stale = webhook_headers("hook-secret", "delivery-2", body, now=time.time() - 3600)
+    assert httpx.post(url, content=body, headers=stale).status_code == 401
+    redated = {**stale, "X-Segmint-Timestamp": fresh["X-Segmint-Timestamp"]}
+    assert httpx.post(url, content=body, headers=redated).status_code == 401
+    assert len(crm.state.webhook) == applied + 1 and sent["status"] == 200
+
+
 def test_destinations_sync_at_once_each_within_its_limit(con, crm, monkeypatch):
     """Independent destinations overlap in time; one that fails does not stop the others."""
     monkeypatch.delenv("SEGMINT_WEBHOOK_SECRET")  # webhook: half configured, so it fails
@@ -413,3 +435,56 @@ def test_a_destination_is_configured_skipped_or_refused_by_its_environment():
         hubspot.check_configured({url: "https://api.example"})
     export = next(d for d in load_destinations() if d.type == "file")
     assert export.check_configured({}) is True  # a file export needs no credentials
+
+
+@pytest.mark.parametrize(
+    "retry_after", ["86400", "Wed, 21 Oct 2015 07:28:00 GMT"], ids=["a day", "an HTTP date"]
+)
+def test_retry_after_in_either_form_is_obeyed_within_its_cap(con, crm, retry_after):
+    """RFC 9110 allows seconds or an HTTP date; a day-long wait is cut to the cap."""
+    httpx.post(
+        f"{crm.url}/_emulator/faults",
+        json={"kind": "429", "count": 2, "retry_after": retry_after, "path": "/crm/v3/objects"},
+    )
+    started = time.monotonic()
+    report = sync_destination(con, destination("hubspot", max_retry_after_seconds=0.2))
+    assert report.status == "ok" and report.stats.throttled == 2
+    assert time.monotonic() - started < 60  # not a day: the cap applied
+    assert_hubspot_matches(con, crm)
+
+
+def test_retry_after_seconds_parses_both_forms_and_caps():
+    from datetime import UTC, datetime
+
+    from segmint.sync.clients import retry_after_seconds
+
+    now = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds("2", cap=60, now=now) == 2.0
+    assert retry_after_seconds("86400", cap=60, now=now) == 60
+    assert retry_after_seconds("Tue, 01 Dec 2026 12:00:05 GMT", cap=60, now=now) == 5.0
+    assert retry_after_seconds("Tue, 01 Dec 2026 11:00:00 GMT", cap=60, now=now) == 0.0
+    assert retry_after_seconds("soon", cap=60, now=now) is None
+    assert retry_after_seconds(None, cap=60, now=now) is None
+
+
+def test_hubspot_gdpr_delete_removes_the_contact_for_good_and_blocklists_the_email():
+    with CrmEmulator() as crm:
+        contacts = [
+            {"id": "501", "properties": {"email": "Ann@Example.org"}},
+            {"id": "502", "properties": {"email": "bo@example.org"}},
+        ]
+        crm.seed({"hubspot": contacts})
+        auth = {"Authorization": "Bearer token"}
+        gdpr = f"{crm.url}/crm/v3/objects/contacts/gdpr-delete"
+        by_email = {"objectId": "ann@example.org", "idProperty": "email"}
+        assert httpx.post(gdpr, json=by_email, headers=auth).status_code == 204
+        assert httpx.post(gdpr, json={"objectId": "502"}, headers=auth).status_code == 204
+        assert httpx.post(gdpr, json={"objectId": "999"}, headers=auth).status_code == 404
+        assert httpx.post(gdpr, json={"objectId": "501"}).status_code == 401
+        assert httpx.get(f"{crm.url}/_emulator/contacts?crm=hubspot").json() == []
+        upsert = httpx.post(
+            f"{crm.url}/crm/v3/objects/contacts/batch/upsert",
+            json={"inputs": [{"id": "ann@example.org", "idProperty": "email", "properties": {}}]},
+            headers=auth,
+        )
+        assert upsert.status_code == 207 and "blocklisted" in upsert.text

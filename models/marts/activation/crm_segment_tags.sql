@@ -1,8 +1,10 @@
 -- One row per destination and customer the destination may receive: the CRM key and the
--- desired set of segmint tags. Consent by construction: a customer appears for a
--- destination only if not erased and their latest consent event for the destination's
--- purpose is a grant (dim_customers). The key is the customer's newest contact id in the
--- destination's own CRM, else (for destinations that create contacts) their email.
+-- desired set of segmint tags. Consent by construction, per address: a customer appears for
+-- a destination only if not erased, their latest consent event for the destination's
+-- purpose over all their addresses is a grant (dim_customers), and the key sent is an
+-- address whose own latest event for the purpose is a grant. The key is the newest such
+-- contact in the destination's own CRM, else (for destinations that create contacts) the
+-- first such email of the customer's own (not shared) emails.
 -- Destinations are declared in this model's YAML (_destinations.yml, config.meta.destinations),
 -- the same file the sync reads; var crm_destinations_override replaces the list (tests).
 {%- set declared = (config.get('meta') or {}).get('destinations') %}
@@ -60,9 +62,25 @@ identities as (
 
 ),
 
+customer_emails as (
+
+    select distinct
+        customer_id,
+        identifier_value as email_hash
+    from {{ ref('dim_customer_identities') }}
+    where identifier_type = 'email' and not is_excluded and customer_id is not null
+
+),
+
 contacts as (
 
     select * from {{ ref('stg_crm__contacts') }}
+
+),
+
+consent_events as (
+
+    select * from {{ ref('stg_privacy__consent_events') }}
 
 ),
 
@@ -127,28 +145,38 @@ emails as (
 
 ),
 
-crm_records as (
+latest_address_consent as (
+
+    -- Consent per address: each email's own latest event per purpose.
+    select
+        email_hash,
+        consent_purpose,
+        is_granted
+    from consent_events
+    qualify row_number() over (
+        partition by email_hash, consent_purpose
+        order by recorded_at desc, consent_event_id desc
+    ) = 1
+
+),
+
+granted_addresses as (
 
     select
-        identities.customer_id,
-        contacts.source_system,
-        contacts.source_contact_id,
-        row_number() over (
-            partition by identities.customer_id, contacts.source_system
-            order by contacts.updated_at desc, contacts.source_contact_id asc
-        ) as recency_rank
-    from identities
-    inner join contacts on identities.source_record_id = contacts.contact_id
+        email_hash,
+        consent_purpose
+    from latest_address_consent
+    where is_granted
 
 ),
 
 granted_purposes as (
 
-    -- One row per customer and purpose their latest consent event grants.
+    -- One row per customer and purpose their latest consent event (over all their
+    -- addresses) grants: a revocation on any address, after the grants, stops the customer.
     {% for purpose in purposes -%}
         select
             customer_id,
-            email_hash,
             '{{ purpose }}' as consent_purpose
         from customers
         where has_{{ purpose }}_consent
@@ -164,10 +192,58 @@ consented as (
         destinations.consent_purpose,
         destinations.crm_system,
         destinations.creates_missing,
-        granted_purposes.customer_id,
-        granted_purposes.email_hash
+        granted_purposes.customer_id
     from granted_purposes
     inner join destinations on granted_purposes.consent_purpose = destinations.consent_purpose
+
+),
+
+crm_candidates as (
+
+    -- The customer's contacts in the destination's CRM whose own email grants the purpose,
+    -- newest first.
+    select
+        consented.destination,
+        consented.customer_id,
+        contacts.source_contact_id,
+        contacts.email,
+        row_number() over (
+            partition by consented.destination, consented.customer_id
+            order by contacts.updated_at desc, contacts.source_contact_id asc
+        ) as recency_rank
+    from consented
+    inner join identities on consented.customer_id = identities.customer_id
+    inner join contacts
+        on
+            identities.source_record_id = contacts.contact_id
+            and consented.crm_system = contacts.source_system
+    inner join granted_addresses
+        on
+            contacts.email_hash = granted_addresses.email_hash
+            and consented.consent_purpose = granted_addresses.consent_purpose
+
+),
+
+email_candidates as (
+
+    -- The customer's own (not shared) emails that grant the purpose, for destinations that
+    -- create contacts.
+    select
+        consented.destination,
+        consented.customer_id,
+        emails.email,
+        row_number() over (
+            partition by consented.destination, consented.customer_id
+            order by emails.email asc
+        ) as email_rank
+    from consented
+    inner join customer_emails on consented.customer_id = customer_emails.customer_id
+    inner join granted_addresses
+        on
+            customer_emails.email_hash = granted_addresses.email_hash
+            and consented.consent_purpose = granted_addresses.consent_purpose
+    inner join emails on customer_emails.email_hash = emails.email_hash
+    where consented.creates_missing
 
 ),
 
@@ -177,21 +253,23 @@ keyed as (
         consented.destination,
         consented.consent_purpose,
         consented.customer_id,
-        crm_records.source_contact_id as crm_record_id,
-        emails.email,
-        case when crm_records.source_contact_id is not null then 'crm_id' else 'email' end
+        crm_candidates.source_contact_id as crm_record_id,
+        coalesce(crm_candidates.email, email_candidates.email) as email,
+        case when crm_candidates.source_contact_id is not null then 'crm_id' else 'email' end
             as key_type,
-        coalesce(crm_records.source_contact_id, emails.email) as record_key
+        coalesce(crm_candidates.source_contact_id, email_candidates.email) as record_key
     from consented
-    left join crm_records
+    left join crm_candidates
         on
-            consented.customer_id = crm_records.customer_id
-            and consented.crm_system = crm_records.source_system
-            and crm_records.recency_rank = 1
-    left join emails on consented.email_hash = emails.email_hash
-    where
-        crm_records.source_contact_id is not null
-        or (consented.creates_missing and emails.email is not null)
+            consented.destination = crm_candidates.destination
+            and consented.customer_id = crm_candidates.customer_id
+            and crm_candidates.recency_rank = 1
+    left join email_candidates
+        on
+            consented.destination = email_candidates.destination
+            and consented.customer_id = email_candidates.customer_id
+            and email_candidates.email_rank = 1
+    where crm_candidates.source_contact_id is not null or email_candidates.email is not null
 
 ),
 

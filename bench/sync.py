@@ -3,7 +3,7 @@
     python bench/sync.py --records 20000 --limit 10
     python bench/sync.py --all-at-once --records 4000 --limit 10 [--repeat 2]
 
-A throw-away warehouse gets N synthetic rows of marts.crm_segment_tags for one destination
+A throw-away warehouse gets N synthetic rows of activation.crm_segment_tags for one destination
 (email-keyed, so every record is created through the API). The emulator enforces `--limit`
 requests per second (429 above it) and the client is configured with the same limit. The
 sync is timed; the achieved request rate is compared with the limit, and records per second
@@ -45,14 +45,15 @@ CALLS_PER_BATCH = {"hubspot": 2, "salesforce": 2, "webhook": 1}
 def synthetic_warehouse(path: Path, destination: str, records: int) -> None:
     with duckdb.connect(str(path)) as con:
         con.execute("create schema if not exists marts")
+        con.execute("create schema if not exists activation")
         exists = con.execute(
             "select count(*) from duckdb_tables() where table_name = 'crm_segment_tags'"
         ).fetchone()[0]
         con.execute(f"""
             {
-            "insert into marts.crm_segment_tags"
+            "insert into activation.crm_segment_tags"
             if exists
-            else "create table marts.crm_segment_tags as"
+            else "create table activation.crm_segment_tags as"
         }
             select '{destination}:' || email as destination_record_id,
                    '{destination}' as destination, 'cus_' || i as customer_id,

@@ -36,10 +36,10 @@ from pathlib import Path
 
 import duckdb
 
-# What BI tools read: the marts (the semantic layer's models included). Activation tables
-# (what is sent to CRMs) and everything upstream stay in the warehouse.
+# What BI tools read: the marts (the semantic layer's models included). The activation
+# schema (what is sent to CRMs, with clear-text keys) and everything upstream stay in the
+# warehouse.
 BI_SCHEMAS = ("marts",)
-BI_EXCLUDED_TABLES = frozenset({"crm_segment_tags"})
 
 
 class WarehouseBusy(RuntimeError):
@@ -211,8 +211,6 @@ class DuckDBWarehouse:
                     for schema in BI_SCHEMAS:
                         con.execute(f'create schema if not exists bi_copy."{schema}"')
                     for schema, table, comment in tables:
-                        if table in BI_EXCLUDED_TABLES:
-                            continue
                         name = f'"{schema}"."{table}"'
                         con.execute(f"create table bi_copy.{name} as select * from {name}")
                         rows += con.execute(f"select count(*) from bi_copy.{name}").fetchone()[0]

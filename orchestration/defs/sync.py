@@ -27,7 +27,7 @@ class SyncConfig(dg.Config):
 
 
 DESTINATIONS = load_destinations()
-_UPSTREAM = [dg.AssetKey(["marts", "crm_segment_tags"]),
+_UPSTREAM = [dg.AssetKey(["activation", "crm_segment_tags"]),
              dg.AssetKey(["snapshots", "snap_customer_segments"])]  # fmt: skip
 
 

@@ -31,7 +31,7 @@ from segmint.sync.clients import CallStats, client_for
 from segmint.sync.config import Destination, DestinationError
 from segmint.sync.plan import Plan, build_plan
 
-TAGS_RELATION = "marts.crm_segment_tags"
+TAGS_RELATION = "activation.crm_segment_tags"
 
 TABLES = {
     "synced_records": """

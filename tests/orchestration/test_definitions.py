@@ -88,7 +88,7 @@ EXPECTED_ASSETS = {
     "ml/cluster_centroids": "ml",
     "ml/cluster_scaling": "ml",
     "ml/cluster_projection": "ml",
-    "marts/crm_segment_tags": "marts",
+    "activation/crm_segment_tags": "marts",
     "sync/hubspot": "sync",
     "sync/salesforce": "sync",
     "sync/webhook": "sync",
@@ -185,7 +185,7 @@ def test_clustering_sits_between_the_feature_mart_and_the_segment_models():
 
 def test_sync_assets_follow_the_consent_gate_and_the_snapshot():
     graph = defs.resolve_asset_graph()
-    tags = dg.AssetKey(["marts", "crm_segment_tags"])
+    tags = dg.AssetKey(["activation", "crm_segment_tags"])
     checks = {k.name for k in graph.asset_check_keys if k.asset_key == tags}
     assert "gx_crm_segment_tags" in checks
     for name in ("hubspot", "salesforce", "webhook", "file_export"):

@@ -90,7 +90,10 @@ def _build_marts(path: Path, value: int) -> None:
         con.execute(f"create or replace table marts.customer_rfm as select {value} as score")
         con.execute("comment on table marts.customer_rfm is 'RFM per customer'")
         con.execute("comment on column marts.customer_rfm.score is 'the score'")
-        con.execute("create or replace table marts.crm_segment_tags as select 'a@x.io' as email")
+        con.execute("create schema if not exists activation")
+        con.execute(
+            "create or replace table activation.crm_segment_tags as select 'a@x.io' as email"
+        )
         con.execute("create schema if not exists raw")
         con.execute("create or replace table raw.crm_contacts as select 'a@x.io' as email")
 

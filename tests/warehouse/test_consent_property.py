@@ -121,7 +121,7 @@ def test_no_unconsented_or_erased_customer_reaches_a_destination(
     purposes = {d.name: d.consent_purpose for d in load_destinations()}
     with duckdb.connect(str(path)) as con:
         rows = con.execute(
-            "select destination, customer_id, email from marts.crm_segment_tags"
+            "select destination, customer_id, email from activation.crm_segment_tags"
         ).fetchall()
         for destination, customer, email in rows:
             purpose = purposes[destination]

@@ -66,7 +66,7 @@ def destination(name, **changes):
 
 def desired(con, name) -> dict[str, set[str]]:
     rows = con.execute(
-        "select record_key, tags from marts.crm_segment_tags where destination = ?", [name]
+        "select record_key, tags from activation.crm_segment_tags where destination = ?", [name]
     ).fetchall()
     return {key: set(tags.split(";")) for key, tags in rows}
 
@@ -90,7 +90,8 @@ def assert_hubspot_matches(con, crm):
     want = desired(con, "hubspot")
     keys = dict(
         con.execute(
-            "select record_key, key_type from marts.crm_segment_tags where destination = 'hubspot'"
+            "select record_key, key_type from activation.crm_segment_tags "
+            "where destination = 'hubspot'"
         ).fetchall()
     )
     for key, tags in want.items():
@@ -228,23 +229,23 @@ def test_leaving_a_segment_removes_the_tag_and_erasure_removes_all(con, crm):
     sync_destination(con, d)
     key, tags = next(
         (k, t) for k, t in con.execute(
-            "select record_key, tags from marts.crm_segment_tags "
+            "select record_key, tags from activation.crm_segment_tags "
             "where destination = 'hubspot' and key_type = 'crm_id' and tag_count >= 2"
         ).fetchall()
     )  # fmt: skip
     kept = tags.split(";")[1:]
     con.execute(
-        "update marts.crm_segment_tags set tags = ?, tag_count = ?, tag_hash = md5(?) "
+        "update activation.crm_segment_tags set tags = ?, tag_count = ?, tag_hash = md5(?) "
         "where destination = 'hubspot' and record_key = ?",
         [";".join(kept), len(kept), ";".join(kept), key],
     )
     erased_key, erased_customer = con.execute(
-        "select record_key, customer_id from marts.crm_segment_tags "
+        "select record_key, customer_id from activation.crm_segment_tags "
         "where destination = 'hubspot' and key_type = 'crm_id' and record_key <> ? limit 1", [key]
     ).fetchone()  # fmt: skip
     con.execute("update marts.dim_customers set is_erased = true where customer_id = ?",
                 [erased_customer])  # fmt: skip
-    con.execute("delete from marts.crm_segment_tags where customer_id = ?", [erased_customer])
+    con.execute("delete from activation.crm_segment_tags where customer_id = ?", [erased_customer])
     report = sync_destination(con, d)
     assert report.plan.summary()["updates"] == 1 and report.plan.summary()["erasures"] == 1
     by_id = hubspot_tags(crm)[0]
@@ -258,11 +259,11 @@ def test_erased_contacts_are_deleted_by_default(con, crm):
     d = destination("salesforce")
     sync_destination(con, d)
     key, customer = con.execute(
-        "select record_key, customer_id from marts.crm_segment_tags "
+        "select record_key, customer_id from activation.crm_segment_tags "
         "where destination = 'salesforce' limit 1"
     ).fetchone()
     con.execute("update marts.dim_customers set is_erased = true where customer_id = ?", [customer])
-    con.execute("delete from marts.crm_segment_tags where customer_id = ?", [customer])
+    con.execute("delete from activation.crm_segment_tags where customer_id = ?", [customer])
     report = sync_destination(con, d)
     assert report.plan.count("erase") == 1 and report.succeeded == 1
     assert crm.state.salesforce[key]["IsDeleted"] is True
@@ -271,7 +272,7 @@ def test_erased_contacts_are_deleted_by_default(con, crm):
 def test_the_guardrail_stops_a_large_change_unless_forced(con, crm):
     d = destination("hubspot", max_change_share=0.2)
     sync_destination(con, d)
-    con.execute("update marts.crm_segment_tags set tags = 'segmint_test', tag_hash = 'x' "
+    con.execute("update activation.crm_segment_tags set tags = 'segmint_test', tag_hash = 'x' "
                 "where destination = 'hubspot'")  # fmt: skip
     calls = len(requests(crm))
     with pytest.raises(GuardrailError, match="above max_change_share 20%"):
@@ -380,7 +381,7 @@ def test_sync_command_dry_run_then_apply(con, crm, source, tmp_path):
             "select status from sync.sync_runs order by started_at").fetchall()]  # fmt: skip
         synced = check.execute("select count(*) from sync.synced_records").fetchone()[0]
         wanted = check.execute(
-            "select count(*) from marts.crm_segment_tags where destination = 'salesforce'"
+            "select count(*) from activation.crm_segment_tags where destination = 'salesforce'"
         ).fetchone()[0]
     assert statuses == ["dry_run", "ok"] and synced == wanted > 0
     unknown = runner.invoke(app, ["sync", "--warehouse", str(warehouse), "--destination", "x"])

@@ -24,6 +24,7 @@ from segmint.contracts import TABLES, contracts
 from segmint.load import ensure_raw_tables, load
 
 ROOT = Path(__file__).resolve().parents[2]
+SALT = "a-test-salt-for-both-warehouses"
 SNOWFLAKE_TYPES = {"varchar": "varchar", "bigint": "number(38, 0)", "double": "float"}
 
 
@@ -91,10 +92,18 @@ def test_staging_builds_on_snowflake_as_on_duckdb(fakesnow_server, clean_landing
                 [tuple(str(v) if isinstance(v, pd.Timestamp) else v for v in row)
                  for row in frame.itertuples(index=False)],
             )  # fmt: skip
+    # What the erasure step keeps (segmint.privacy), read by staging: empty here.
+    cur.execute("create schema if not exists segmint.privacy")
+    cur.execute(
+        "create or replace table segmint.privacy.suppression_list (identifier_type varchar, "
+        "identifier_hash varchar, request_id varchar, suppressed_at timestamp_ntz)"
+    )
     sf.close()
 
     env = {
         **os.environ,
+        # Outside dev and ci the public development salt is refused; both builds use this.
+        "SEGMINT_PII_SALT": SALT,
         "SEGMINT_DBT_TARGET": "snowflake",
         "SNOWFLAKE_ACCOUNT": "fakesnow",
         "SNOWFLAKE_USER": "segmint",
@@ -132,7 +141,7 @@ def test_staging_builds_on_snowflake_as_on_duckdb(fakesnow_server, clean_landing
             [str(Path(sys.executable).parent / "dbt"), *command, "--project-dir", str(ROOT),
              "--profiles-dir", str(ROOT), "--target", "ci",
              "--target-path", str(tmp_path / "target_duck")],
-            env={**os.environ, "SEGMINT_DUCKDB_PATH": str(subset)},
+            env={**os.environ, "SEGMINT_DUCKDB_PATH": str(subset), "SEGMINT_PII_SALT": SALT},
             capture_output=True, text=True, timeout=180,
         )  # fmt: skip
         assert step.returncode == 0, step.stdout[-4000:]

@@ -1,0 +1,146 @@
+"""Erasure cost on a built warehouse (bench/results/erasure.md).
+
+    python bench/erasure.py --customers 20000 --requests 10 --repeat 3
+
+Generates N persons, loads them and runs `dbt build` once (the ci target, in bench/work/).
+Then, per repetition, on a fresh copy of that warehouse: K erasure requests for customers
+picked at random (each by one of their emails) are filed, `segmint.privacy.erase` is timed
+(graph known: every request carried out), and the audit of one of those emails is timed.
+Every erased email is audited afterwards: the run fails if a trace is left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from segmint.config import DEV_PII_SALT  # noqa: E402
+from segmint.generate import GeneratorConfig, generate  # noqa: E402
+from segmint.load import load  # noqa: E402
+from segmint.privacy import audit, erase, hash_identifier  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "erasure.md"
+DBT = str(Path(sys.executable).parent / "dbt")
+
+
+def build(work: Path, customers: int, seed: int) -> Path:
+    landing = generate(GeneratorConfig(customers, seed=seed, out=work / "landing")).out
+    warehouse = work / "w.duckdb"
+    load(landing, warehouse)
+    env = {**os.environ, "SEGMINT_DUCKDB_PATH": str(warehouse), "SEGMINT_PII_SALT": DEV_PII_SALT}
+    subprocess.run(
+        [DBT, "build", "--exclude", "test_type:unit", "--project-dir", str(ROOT),
+         "--profiles-dir", str(ROOT), "--target", "ci", "--target-path", str(work / "target")],
+        env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    with duckdb.connect(str(warehouse)) as con:
+        erase(con, DEV_PII_SALT)  # the generator's own requests, out of the way
+    return warehouse
+
+
+def one(source: Path, work: Path, requests: int, rng: random.Random) -> dict:
+    copy = work / "copy.duckdb"
+    shutil.copyfile(source, copy)
+    with duckdb.connect(str(copy)) as con:
+        emails = [
+            r[0]
+            for r in con.execute(
+                "select min(c.email) from staging.stg_crm__contacts as c "
+                "join marts.dim_customer_identities as i "
+                "on i.identifier_type = 'email' and i.identifier_value = c.email_hash "
+                "where c.email is not null and not i.is_excluded "
+                "group by i.customer_id order by i.customer_id"
+            ).fetchall()
+        ]
+        chosen = rng.sample(emails, requests)
+        for n, email in enumerate(chosen):
+            con.execute(
+                "insert into raw.erasure_requests (request_id, email, requested_at) "
+                "values (?, ?, '2026-11-30T00:00:00Z')",
+                [f"era_bench_{n}", email],
+            )
+        started = time.perf_counter()
+        report = erase(con, DEV_PII_SALT)
+        erase_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        audit(con, {"email": chosen[0], "hash": hash_identifier(DEV_PII_SALT, chosen[0])})
+        audit_seconds = time.perf_counter() - started
+        left = [e for e in chosen if audit(con, {"email": e})]
+        if left:
+            raise SystemExit(f"traces left for {len(left)} erased emails")
+    copy.unlink()
+    return {
+        "erase": erase_seconds,
+        "audit": audit_seconds,
+        "customers": report.customers,
+        "rows": report.total_rows,
+        "tables": len(report.rows_removed),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20000)
+    parser.add_argument("--requests", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    work = ROOT / "bench" / "work" / "erasure"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        started = time.perf_counter()
+        source = build(work, args.customers, args.seed)
+        build_seconds = time.perf_counter() - started
+        rng = random.Random(args.seed)
+        runs = [one(source, work, args.requests, rng) for _ in range(args.repeat)]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    erase_s = [r["erase"] for r in runs]
+    audit_s = [r["audit"] for r in runs]
+    lines = [
+        f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
+        f"{os.cpu_count()} cores\n",
+        f"{args.customers:,} generated persons (seed {args.seed}), warehouse built in "
+        f"{build_seconds:.0f} s; {args.requests} erasure requests per run, {args.repeat} runs "
+        "on fresh copies. Every erased email audited afterwards: no trace.\n",
+        "| measure | median | runs |",
+        "|---|---:|---|",
+        f"| erase() of {args.requests} requests | {statistics.median(erase_s):.2f} s | "
+        + ", ".join(f"{s:.2f}" for s in erase_s)
+        + " |",
+        f"| audit of one email (every table, view, text column) | "
+        f"{statistics.median(audit_s):.2f} s | " + ", ".join(f"{s:.2f}" for s in audit_s) + " |",
+        "",
+        "Per run: customers erased "
+        + ", ".join(str(r["customers"]) for r in runs)
+        + "; rows removed "
+        + ", ".join(f"{r['rows']:,}" for r in runs)
+        + f" (from {runs[0]['tables']} tables); peak memory of this process {peak:.0f} MB.",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not RESULTS.exists():
+        RESULTS.write_text("# Erasure (bench/erasure.py)\n")
+    with RESULTS.open("a") as fh:
+        fh.write(text)
+
+
+if __name__ == "__main__":
+    main()

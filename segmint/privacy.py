@@ -426,9 +426,11 @@ def _erase_downstream(con, person: Person, removed: dict[str, int]) -> None:
         | {f"crm_contacts|{k}" for k in person.keys.get("crm_contacts", ())}
         | person.keys.get("crm_contacts", set())
     )
-    inside = {v.lower() for v in exact if len(v) >= MIN_CONTAINED}
+    inside = sorted({v.lower() for v in exact if len(v) >= MIN_CONTAINED})
+    # One pattern for all of them: a regular expression (RE2, an automaton) scans each value
+    # once, where a join against the list would compare every value with every entry.
+    pattern = "|".join(re.escape(v) for v in inside)
     _register(con, "_erase_values", exact)
-    _register(con, "_erase_inside", inside)
     try:
         for schema, table in _downstream_tables(con):
             if schema in _OWN or (schema, table) == _STATE:
@@ -444,20 +446,17 @@ def _erase_downstream(con, person: Person, removed: dict[str, int]) -> None:
                         f"{_q(column)} in (select v from _erase_key_{KEY_COLUMNS[name]})"
                     )
                 if inside:
-                    conditions.append(
-                        "exists (select 1 from _erase_inside "
-                        f"where contains(lower({_q(column)}), _erase_inside.v))"
-                    )
+                    conditions.append(f"regexp_matches(lower({_q(column)}), $pattern)")
             if not conditions:
                 continue
             count = con.execute(
-                f"delete from {_q(schema)}.{_q(table)} where {' or '.join(conditions)}"
+                f"delete from {_q(schema)}.{_q(table)} where {' or '.join(conditions)}",
+                {"pattern": pattern} if inside else None,
             ).fetchall()[0][0]
             if count:
                 removed[f"{schema}.{table}"] = count
     finally:
         con.unregister("_erase_values")
-        con.unregister("_erase_inside")
 
 
 # --- destinations ------------------------------------------------------------------------

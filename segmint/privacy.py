@@ -672,9 +672,10 @@ def erase(
     report.requests = [rid for rid, _ in requests]
     report.customers = len(person.customers)
     found = bool(requests or person.customers)
-    first = min(person.customers.values(), default=None) or (
-        report.requests[0] if requests else "(suppressed)"
-    )
+    # Rows removed for a batch of requests are logged under all of them (comma-separated):
+    # one pass over the warehouse serves every request of the batch.
+    batch = sorted(set(person.customers.values()) | set(report.requests))
+    first = ",".join(batch) if batch else "(suppressed)"
     if found:
         _erase_at_destinations(con, person, destinations, environ or {}, report, log)
     removed: dict[str, int] = {}

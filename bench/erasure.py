@@ -1,6 +1,14 @@
-"""Erasure cost on a built warehouse (bench/results/erasure.md).
+"""Erasure cost and reach on a built warehouse (bench/results/erasure.md).
 
     python bench/erasure.py --customers 20000 --requests 10 --repeat 3
+    python bench/erasure.py --labelled tests/data/fake_1000.csv --requests 40
+
+--labelled: a public labelled person file (splink's fake_1000 layout: typos, variant emails,
+missing fields; ``cluster`` is the true person) becomes CRM contacts and is built once. K
+true persons with at least two records are picked at random; each asks for erasure by the
+email of one of their records, all in one batch. Measured against the truth: the share of
+those persons' records removed (reach: records the identity graph did not link to the
+requested one survive) and the records of other persons removed (over-erasure).
 
 Generates N persons, loads them and runs `dbt build` once (the ci target, in bench/work/).
 Then, per repetition, on a fresh copy of that warehouse: K erasure requests for customers
@@ -93,13 +101,96 @@ def one(source: Path, work: Path, requests: int, rng: random.Random) -> dict:
     }
 
 
+def labelled(path: Path, requests: int, seed: int) -> str:
+    import pandas as pd
+
+    from segmint.evaluate import landing_from_labelled_people
+
+    work = ROOT / "bench" / "work" / "erasure"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        landing = work / "landing"
+        landing_from_labelled_people(path, landing)
+        warehouse = work / "w.duckdb"
+        load(landing, warehouse)
+        env = {**os.environ, "SEGMINT_DUCKDB_PATH": str(warehouse),
+               "SEGMINT_PII_SALT": DEV_PII_SALT}  # fmt: skip
+        subprocess.run(
+            [DBT, "build", "--exclude", "test_type:unit", "--project-dir", str(ROOT),
+             "--profiles-dir", str(ROOT), "--target", "ci", "--target-path", str(work / "t")],
+            env=env, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        people = pd.read_csv(path, dtype=str, keep_default_na=False)
+        sizes = people.groupby("cluster").size()
+        rng = random.Random(seed)
+        chosen = rng.sample(sorted(sizes[sizes >= 2].index, key=int), requests)
+        with duckdb.connect(str(warehouse)) as con:
+            before = {
+                r[0] for r in con.execute("select contact_id from raw.crm_contacts").fetchall()
+            }
+            for n, cluster in enumerate(chosen):
+                rows = people[(people.cluster == cluster) & (people.email != "")]
+                if rows.empty:
+                    continue
+                email = rows.iloc[rng.randrange(len(rows))].email
+                con.execute(
+                    "insert into raw.erasure_requests (request_id, email, requested_at) "
+                    "values (?, ?, '2026-11-30T00:00:00Z')",
+                    [f"era_{n}", email],
+                )
+            started = time.perf_counter()
+            report = erase(con, DEV_PII_SALT)
+            seconds = time.perf_counter() - started
+            after = {
+                r[0] for r in con.execute("select contact_id from raw.crm_contacts").fetchall()
+            }
+            asked = people[people.cluster.isin(chosen)]
+            emails = set(asked.email[asked.email != ""].str.strip().str.lower())
+            traced = sum(1 for e in emails if audit(con, {"email": e}))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    removed = before - after
+    theirs = set(asked.unique_id) & before
+    others = removed - theirs
+    reach = len(theirs & removed) / len(theirs)
+    return "\n".join(
+        [
+            f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {path.name} (public), "
+            f"{platform.machine()}, {os.cpu_count()} cores\n",
+            f"{len(people):,} records, {people.cluster.nunique()} true persons. "
+            f"{len(report.requests)} persons with at least two records asked for erasure, "
+            f"each by the email of one record, in one batch (seed {seed}); "
+            f"erase() took {seconds:.2f} s.\n",
+            "| measure | value |",
+            "|---|---:|",
+            f"| their records | {len(theirs)} |",
+            f"| removed (reach) | {len(theirs & removed)} ({reach:.1%}) |",
+            f"| left (not linked to the requested record by the identity graph) | "
+            f"{len(theirs - removed)} |",
+            f"| records of other persons removed (over-erasure) | {len(others)} |",
+            f"| their distinct emails still found by the audit | {traced} of {len(emails)} |",
+            "",
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20000)
     parser.add_argument("--requests", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--labelled", type=Path, help="a labelled person file (fake_1000)")
     args = parser.parse_args()
+    if args.labelled:
+        text = labelled(args.labelled, args.requests, args.seed)
+        print(text)
+        if not RESULTS.exists():
+            RESULTS.write_text("# Erasure (bench/erasure.py)\n")
+        with RESULTS.open("a") as fh:
+            fh.write(text)
+        return
     work = ROOT / "bench" / "work" / "erasure"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

@@ -13,6 +13,7 @@ from pydantic import Field
 from ml.config import ClusteringConfig
 from orchestration.defs.resources import WarehouseResource
 from segmint.cluster_tables import TABLES
+from segmint.predictions import TABLES as PREDICTION_TABLES
 
 DEFAULTS = ClusteringConfig()
 
@@ -140,4 +141,55 @@ def customer_clustering(context: dg.AssetExecutionContext, config: ClusteringRun
                     for name, path in report.plots.items()
                 },
             }
+        yield dg.MaterializeResult(asset_key=["ml", table], metadata=metadata)
+
+
+class PredictionConfig(dg.Config):
+    """Knobs of the lifetime value asset (docs/predictions.md)."""
+
+    horizon_months: int = Field(12, description="months of predicted spend in predicted_clv")
+    monthly_discount_rate: float = Field(0.01, description="discount rate per month")
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["ml", table],
+            deps=[
+                dg.AssetKey(["marts", "customer_features"]),
+                dg.AssetKey(["marts", "fct_orders"]),
+            ],
+            group_name="ml",
+            kinds={"scipy", "duckdb"},
+            description=f"ml.{table}, written by the lifetime value asset "
+            "(segmint/predictions.py).",
+        )
+        for table in PREDICTION_TABLES
+    ],
+    name="customer_lifetime_value",
+    description=(
+        "Fit BG/NBD and Gamma-Gamma on completed orders as of the marts' as-of date and write "
+        "per customer: probability alive, expected purchases (30/90/365 days), expected spend "
+        "and predicted CLV; skipped, with the reason, when the orders cannot support the model."
+    ),
+)
+def customer_lifetime_value(context: dg.AssetExecutionContext, config: PredictionConfig,
+                            warehouse: WarehouseResource):  # fmt: skip
+    import duckdb
+
+    from segmint.predictions import run_predictions  # pandas and scipy load when it runs
+
+    with duckdb.connect(str(warehouse.duckdb)) as con:
+        report = run_predictions(con, config.horizon_months, config.monthly_discount_rate)
+    if report.skipped:
+        context.log.warning(f"lifetime value skipped: {report.skipped}")
+    metadata = {
+        "run_id": report.run_id,
+        "as_of_date": str(report.as_of),
+        "customers": report.customers,
+        "repeat_buyers": report.repeat_buyers,
+        "skipped": report.skipped or "",
+        **{k: round(v, 4) for k, v in report.parameters.items()},
+    }
+    for table in PREDICTION_TABLES:
         yield dg.MaterializeResult(asset_key=["ml", table], metadata=metadata)

@@ -88,6 +88,8 @@ EXPECTED_ASSETS = {
     "ml/cluster_centroids": "ml",
     "ml/cluster_scaling": "ml",
     "ml/cluster_projection": "ml",
+    "ml/customer_predictions": "ml",
+    "ml/prediction_runs": "ml",
     "activation/crm_segment_tags": "marts",
     "sync/hubspot": "sync",
     "sync/salesforce": "sync",

@@ -14,7 +14,7 @@ from orchestration.defs.dbt import segmint_dbt_assets
 from orchestration.defs.dbt_project import dbt_executable, dbt_project
 from orchestration.defs.enrichment import ticket_tones
 from orchestration.defs.ingestion import raw_tables
-from orchestration.defs.ml import customer_clustering
+from orchestration.defs.ml import customer_clustering, customer_lifetime_value
 from orchestration.defs.quality import build_quality_checks
 from orchestration.defs.resources import SegmintDbtResource, WarehouseResource
 from orchestration.defs.serving import bi_read_copy, erasure_sweep
@@ -72,6 +72,7 @@ def _materialize(landing, duckdb_path, monkeypatch):
                 ticket_tones,
                 *segmint_dbt_assets,
                 customer_clustering,
+                customer_lifetime_value,
                 *sync_assets,
                 erasure_sweep,
                 bi_read_copy,

@@ -129,6 +129,15 @@ def test_orders_only_public_cdnow_runs_green(tmp_path, monkeypatch):
     print(f"CDNOW holdout: {actual.sum():.0f} actual, {predicted.sum():.0f} predicted repeat "
           f"purchase days in weeks 40-78; mean absolute error {mae:.3f} per customer")  # fmt: skip
     assert 0.8 < predicted.sum() / actual.sum() < 1.2
+    # The pipeline's own lifetime value step (as of the last order date): every customer.
+    runs = _q(warehouse, "select customers, repeat_buyers, skipped from ml.prediction_runs")
+    assert runs == [(2357, runs[0][1], None)] and runs[0][1] > 900
+    bounded, valued = _q(
+        warehouse,
+        "select min(probability_alive) >= 0 and max(probability_alive) <= 1, "
+        "sum(predicted_clv) > 0 from ml.customer_predictions",
+    )[0]
+    assert bounded and valued
 
 
 def test_contacts_only_public_febrl_runs_green(tmp_path, crm, monkeypatch):
@@ -150,6 +159,11 @@ def test_contacts_only_public_febrl_runs_green(tmp_path, crm, monkeypatch):
     lifecycle = _q(warehouse, "select count(distinct customer_id) from marts.customer_segments "
                               "where segment_type = 'lifecycle'")[0][0]  # fmt: skip
     assert lifecycle == customers
+    # No orders: the lifetime value step says why it predicted nothing, and the run is green.
+    assert _q(warehouse, "select skipped from ml.prediction_runs") == [
+        ("no completed orders of known customers",)
+    ]
+    assert _q(warehouse, "select count(*) from ml.customer_predictions") == [(0,)]
 
 
 # Every source is left out in one run; sources whose absence touches different models share

@@ -70,9 +70,9 @@ class PredictionReport:
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"create schema if not exists {SCHEMA}")
-    for name, columns in TABLES.items():
-        con.execute(f"create table if not exists {SCHEMA}.{name} ({columns})")
+    from segmint import tables
+
+    tables.ensure_tables(con, SCHEMA, TABLES)
 
 
 def run_predictions(

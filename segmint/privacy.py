@@ -45,6 +45,8 @@ from pathlib import Path
 
 import duckdb
 
+from segmint import tables
+
 SCHEMA = "privacy"
 TABLES = {
     "suppression_list": (
@@ -158,9 +160,7 @@ class ErasureReport:
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the privacy schema and its tables if missing (the loader calls this too, so
     that dbt finds the suppression list from the first load on)."""
-    con.execute(f"create schema if not exists {SCHEMA}")
-    for name, columns in TABLES.items():
-        con.execute(f"create table if not exists {SCHEMA}.{name} ({columns})")
+    tables.ensure_tables(con, SCHEMA, TABLES)
 
 
 def _now() -> datetime:

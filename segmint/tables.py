@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import duckdb
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas loads with the first frame inserted, not with this module
+    import pandas as pd
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, schema: str, tables: dict[str, str]) -> None:

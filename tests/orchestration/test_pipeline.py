@@ -1,6 +1,7 @@
 """Real materializations: ingestion and a real `dbt build` on throw-away DuckDB files."""
 
 import hashlib
+import json
 import os
 import shutil
 
@@ -21,6 +22,7 @@ from orchestration.defs.serving import bi_read_copy, erasure_sweep
 from orchestration.defs.sync import sync_assets
 from orchestration.run import summarize
 from segmint.cli import app
+from segmint.cluster_tables import TABLES as CLUSTER_TABLES
 from segmint.config import DEV_PII_SALT, Settings
 from segmint.contracts import TABLES
 from segmint.evaluate import evaluate_identity
@@ -374,7 +376,7 @@ def test_clustering_asset_writes_segments_that_reach_customer_segments(built):
     result, path = built
     events = result.asset_materializations_for_node("customer_clustering")
     metadata = {e.asset_key.to_user_string(): e.metadata for e in events}
-    assert set(metadata) == {k for k in EXPECTED_ASSETS if k.startswith("ml/")}
+    assert set(metadata) == {f"ml/{table}" for table in CLUSTER_TABLES}
     clusters = metadata["ml/customer_clusters"]
     assert 4 <= clusters["k"].value <= 8
     for plot in ("k_selection", "profile_heatmap", "projection"):
@@ -390,6 +392,36 @@ def test_clustering_asset_writes_segments_that_reach_customer_segments(built):
     snapped = "select count(*) from snapshots.snap_customer_segments where segment_type = 'cluster'"
     assert q(snapped) == scored
     con.close()
+
+
+def test_lifetime_value_asset_predicts_every_customer_with_a_completed_order(built):
+    result, path = built
+    events = result.asset_materializations_for_node("customer_lifetime_value")
+    assert {e.asset_key.to_user_string() for e in events} == {
+        "ml/customer_predictions",
+        "ml/prediction_runs",
+    }
+    with duckdb.connect(str(path), read_only=True) as con:
+        predicted = con.execute("select count(*) from ml.customer_predictions").fetchall()[0][0]
+        buyers = con.execute(
+            "select count(distinct o.customer_id) from marts.fct_orders as o "
+            "join marts.dim_customers as c on o.customer_id = c.customer_id and not c.is_erased "
+            "cross join intermediate.int_segments__as_of as a "
+            "where o.is_completed and o.order_date <= a.as_of_date"
+        ).fetchall()[0][0]
+        assert predicted == buyers > 0
+        (skipped, parameters), *_ = con.execute(
+            "select skipped, parameters from ml.prediction_runs"
+        ).fetchall()
+        assert skipped is None and set(json.loads(parameters)) == {
+            "r",
+            "alpha",
+            "a",
+            "b",
+            "p",
+            "q",
+            "v",
+        }
 
 
 def test_sync_assets_deliver_consented_tags_to_every_destination(built, crm):

@@ -46,8 +46,8 @@ RESULTS = ROOT / "bench" / "results" / "erasure.md"
 DBT = str(Path(sys.executable).parent / "dbt")
 
 
-def build(work: Path, customers: int, seed: int) -> Path:
-    landing = generate(GeneratorConfig(customers, seed=seed, out=work / "landing")).out
+def load_and_build(landing: Path, work: Path) -> Path:
+    """`segmint load` and `dbt build` (ci target, development salt) into work/w.duckdb."""
     warehouse = work / "w.duckdb"
     load(landing, warehouse)
     env = {**os.environ, "SEGMINT_DUCKDB_PATH": str(warehouse), "SEGMINT_PII_SALT": DEV_PII_SALT}
@@ -56,6 +56,12 @@ def build(work: Path, customers: int, seed: int) -> Path:
          "--profiles-dir", str(ROOT), "--target", "ci", "--target-path", str(work / "target")],
         env=env, check=True, capture_output=True, text=True,
     )  # fmt: skip
+    return warehouse
+
+
+def build(work: Path, customers: int, seed: int) -> Path:
+    landing = generate(GeneratorConfig(customers, seed=seed, out=work / "landing")).out
+    warehouse = load_and_build(landing, work)
     with duckdb.connect(str(warehouse)) as con:
         erase(con, DEV_PII_SALT)  # the generator's own requests, out of the way
     return warehouse
@@ -112,15 +118,7 @@ def labelled(path: Path, requests: int, seed: int) -> str:
     try:
         landing = work / "landing"
         landing_from_labelled_people(path, landing)
-        warehouse = work / "w.duckdb"
-        load(landing, warehouse)
-        env = {**os.environ, "SEGMINT_DUCKDB_PATH": str(warehouse),
-               "SEGMINT_PII_SALT": DEV_PII_SALT}  # fmt: skip
-        subprocess.run(
-            [DBT, "build", "--exclude", "test_type:unit", "--project-dir", str(ROOT),
-             "--profiles-dir", str(ROOT), "--target", "ci", "--target-path", str(work / "t")],
-            env=env, check=True, capture_output=True, text=True,
-        )  # fmt: skip
+        warehouse = load_and_build(landing, work)
         people = pd.read_csv(path, dtype=str, keep_default_na=False)
         sizes = people.groupby("cluster").size()
         rng = random.Random(seed)

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from segmint.cli import app
 from segmint.sync.config import DestinationError, load_destinations
-from segmint.sync.emulator import CrmEmulator, seed_from_landing
+from segmint.sync.emulator import CrmEmulator
 from segmint.sync.engine import GuardrailError, SyncError, sync_concurrently, sync_destination
 
 PREFIX = "segmint_"
@@ -30,22 +30,6 @@ PREFIX = "segmint_"
 @pytest.fixture
 def source(synced_source):
     return synced_source
-
-
-@pytest.fixture
-def crm(source, monkeypatch, tmp_path):
-    _, landing = source
-    with CrmEmulator() as emulator:
-        emulator.seed(seed_from_landing(landing))
-        emulator.state.webhook_secret = "hook-secret"
-        monkeypatch.setenv("SEGMINT_HUBSPOT_URL", emulator.url)
-        monkeypatch.setenv("SEGMINT_HUBSPOT_TOKEN", "token")
-        monkeypatch.setenv("SEGMINT_SALESFORCE_URL", emulator.url)
-        monkeypatch.setenv("SEGMINT_SALESFORCE_TOKEN", "token")
-        monkeypatch.setenv("SEGMINT_WEBHOOK_URL", emulator.url + "/webhook")
-        monkeypatch.setenv("SEGMINT_WEBHOOK_SECRET", "hook-secret")
-        monkeypatch.setenv("SEGMINT_EXPORT_DIR", str(tmp_path / "exports"))
-        yield emulator
 
 
 @pytest.fixture

@@ -15,31 +15,9 @@ from segmint.generate import PLACEHOLDER_PHONES
 from segmint.load import load
 from segmint.privacy import audit, erase, hash_identifier, normalize_email
 from segmint.sync.config import load_destinations
-from segmint.sync.emulator import CrmEmulator, seed_from_landing
 from segmint.sync.engine import sync_destination
 
 SALT = DEV_PII_SALT  # the ci target's salt: what dbt hashed the warehouse with
-
-
-@pytest.fixture
-def crm(synced_source, monkeypatch, tmp_path):
-    _, landing = synced_source
-    with CrmEmulator() as emulator:
-        emulator.seed(seed_from_landing(landing))
-        emulator.state.webhook_secret = "hook-secret"
-        env = {
-            "SEGMINT_HUBSPOT_URL": emulator.url,
-            "SEGMINT_HUBSPOT_TOKEN": "token",
-            "SEGMINT_SALESFORCE_URL": emulator.url,
-            "SEGMINT_SALESFORCE_TOKEN": "token",
-            "SEGMINT_WEBHOOK_URL": emulator.url + "/webhook",
-            "SEGMINT_WEBHOOK_SECRET": "hook-secret",
-            "SEGMINT_EXPORT_DIR": str(tmp_path / "exports"),
-        }
-        for var, value in env.items():
-            monkeypatch.setenv(var, value)
-        emulator.env = env
-        yield emulator
 
 
 @pytest.fixture

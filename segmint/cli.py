@@ -591,6 +591,40 @@ def privacy_erase() -> None:
     console.print("evidence: privacy.erasure_log (no personal data)")
 
 
+@privacy_app.command("store-salt")
+def privacy_store_salt() -> None:
+    """Store SEGMINT_PII_SALT in the warehouse (privacy.pii_salt), where the hashing SQL reads it.
+
+    On DuckDB, dbt's connection does this by itself; on Snowflake run it once, as a role that
+    may create the privacy schema, before the first dbt run. The salt is sent as a bound
+    parameter and never printed.
+    """
+    from segmint.privacy import store_salt
+
+    s = config.settings()
+    try:
+        s.check()
+        if s.dbt_target == "snowflake":
+            from segmint.snowflake import connect
+
+            with contextlib.closing(connect(s.snowflake)) as con:
+                store_salt(con, s.pii_salt)
+            where = "Snowflake"
+        else:
+            import duckdb
+
+            with (
+                _holding(s, "segmint privacy store-salt"),
+                duckdb.connect(str(s.duckdb_path)) as con,
+            ):
+                store_salt(con, s.pii_salt)
+            where = str(s.duckdb_path)
+    except config.ConfigError as exc:
+        err.print(f"[red]refused:[/red] {exc}")
+        _exit(2)
+    console.print(f"PII salt stored in privacy.pii_salt ({where})")
+
+
 @privacy_app.command("audit")
 def privacy_audit(
     email: Annotated[str, typer.Argument(help="The person's email.")],

@@ -18,6 +18,23 @@ PII_SALT_VAR = "SEGMINT_PII_SALT"
 DEV_TARGETS = ("dev", "ci")
 
 
+# The snowflake target's connection, read from the same variables as profiles.yml.
+SNOWFLAKE_VARS = {
+    "account": "SNOWFLAKE_ACCOUNT",
+    "user": "SNOWFLAKE_USER",
+    "password": "SNOWFLAKE_PASSWORD",
+    "private_key_file": "SNOWFLAKE_PRIVATE_KEY_PATH",
+    "private_key_file_pwd": "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
+    "role": "SNOWFLAKE_ROLE",
+    "warehouse": "SNOWFLAKE_WAREHOUSE",
+    "database": "SNOWFLAKE_DATABASE",
+    "schema": "SNOWFLAKE_SCHEMA",
+    "host": "SNOWFLAKE_HOST",
+    "port": "SNOWFLAKE_PORT",
+    "protocol": "SNOWFLAKE_PROTOCOL",
+}
+
+
 class ConfigError(ValueError):
     """A setting is missing or unsafe for where it is used."""
 
@@ -40,6 +57,8 @@ class Settings:
     dagster_home: Path
     dbt_target: str
     pii_salt: str
+    # Snowflake connection parameters (the snowflake target of profiles.yml, same variables).
+    snowflake: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -63,6 +82,9 @@ class Settings:
             dagster_home=path("DAGSTER_HOME", project_dir / ".dagster_home"),
             dbt_target=os.environ.get("SEGMINT_DBT_TARGET", "dev"),
             pii_salt=os.environ.get(PII_SALT_VAR) or DEV_PII_SALT,
+            snowflake=tuple(
+                (key, os.environ[var]) for key, var in SNOWFLAKE_VARS.items() if os.environ.get(var)
+            ),
         )
 
     @property

@@ -7,7 +7,7 @@ an erasure back (segmint.privacy).
 
 import dagster as dg
 
-from orchestration.defs.privacy import ERASURE_KEY, SUPPRESSION_KEY, run_erasure
+from orchestration.defs.privacy import ERASURE_KEY, SALT_KEY, SUPPRESSION_KEY, run_erasure
 from orchestration.defs.resources import WarehouseResource
 from segmint.contracts import TABLES, contracts
 from segmint.load import LoadError, load
@@ -57,6 +57,17 @@ def _specs() -> list[dg.AssetSpec]:
             kinds={"duckdb"},
         )
     )
+    specs.append(
+        dg.AssetSpec(
+            SALT_KEY,
+            group_name="ingestion",
+            description=(
+                "The PII salt, stored once per warehouse where the hashing SQL reads it "
+                "(never in SQL text); a different salt later is refused."
+            ),
+            kinds={"duckdb"},
+        )
+    )
     return specs
 
 
@@ -96,7 +107,9 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     # Before dbt: the graph is the last run's (requests it has not placed yet wait for the
     # erasure sweep after this run's identity step).
     metadata = run_erasure(context, warehouse, graph_is_current=False)
+    development = metadata.pop("development_salt")
     yield dg.MaterializeResult(asset_key=ERASURE_KEY, metadata=metadata)
+    yield dg.MaterializeResult(asset_key=SALT_KEY, metadata={"development_salt": development})
     yield dg.MaterializeResult(
         asset_key=SUPPRESSION_KEY, metadata={"identifiers": metadata["suppressed_identifiers"]}
     )

@@ -14,6 +14,7 @@ from orchestration.defs.resources import WarehouseResource
 
 ERASURE_KEY = dg.AssetKey(["privacy", "erasure_log"])
 SUPPRESSION_KEY = dg.AssetKey(["privacy", "suppression_list"])
+SALT_KEY = dg.AssetKey(["privacy", "pii_salt"])
 SWEEP_KEY = dg.AssetKey(["privacy", "erasure_sweep"])
 
 
@@ -31,6 +32,8 @@ def run_erasure(context, warehouse: WarehouseResource, graph_is_current: bool) -
         report = erase(con, warehouse.pii_salt, folders=folders, destinations=destinations,
                        environ=os.environ, graph_is_current=graph_is_current)  # fmt: skip
         suppressed = con.execute(f"select count(*) from {SCHEMA}.suppression_list").fetchall()[0][0]
+        development = con.execute(f"select bool_or(is_development) from {SCHEMA}.pii_salt")
+        development = bool(development.fetchall()[0][0])
     if report.requests or report.customers:
         context.log.info(
             f"erasure: {len(report.requests)} new request(s), {report.customers} customer(s), "
@@ -51,6 +54,7 @@ def run_erasure(context, warehouse: WarehouseResource, graph_is_current: bool) -
         "destinations": ", ".join(f"{n}: {o}" for n, o in sorted(report.destinations.items()))
         or "none",
         "suppressed_identifiers": int(suppressed),
+        "development_salt": development,
     }
 
 

@@ -20,6 +20,7 @@ EXPECTED_ASSETS = {
     "raw/web_events": "ingestion",
     "privacy/erasure_log": "ingestion",
     "privacy/suppression_list": "ingestion",
+    "privacy/pii_salt": "ingestion",
     "privacy/erasure_sweep": "serving",
     "intermediate/int_identity__components": "intermediate",
     "intermediate/int_identity__customer_id_history": "intermediate",

@@ -222,3 +222,75 @@ def test_a_request_the_graph_has_not_placed_waits_for_the_identity_step(con):
         ).fetchall()[0][0]
         == 0
     )
+
+
+def test_both_ways_of_finding_values_inside_text_remove_the_same_rows(con, tmp_path, monkeypatch):
+    """A small batch is found with one regular expression, a large one by joining tokens
+    (segmint.privacy.REGEX_MAX_VALUES): on the same warehouse and requests, the same rows go."""
+    import segmint.privacy as privacy
+
+    emails = [
+        r[0]
+        for r in con.execute(
+            "select min(email) from staging.stg_crm__contacts where email is not null "
+            "group by email_hash order by 1 limit 5"
+        ).fetchall()
+    ]
+    for n, email in enumerate(emails):
+        request_erasure(con, f"era_paths_{n}", email)
+    con.execute("checkpoint")
+    copy = tmp_path / "tokens.duckdb"
+    shutil.copyfile(tmp_path / "w.duckdb", copy)
+    by_regex = erase(con, SALT)
+    monkeypatch.setattr(privacy, "REGEX_MAX_VALUES", 0)
+    with duckdb.connect(str(copy)) as other:
+        by_tokens = erase(other, SALT)
+    assert by_regex.total_rows > 100
+    assert by_tokens.rows_removed == by_regex.rows_removed
+
+
+def test_a_value_inside_text_is_found_as_a_whole_token_only(con):
+    """An email in a sentence, a hash inside a composite id, a CRM id in a record key are
+    found; a longer value that merely contains one (another person's email) is not."""
+    import segmint.privacy as privacy
+
+    con.execute("create schema if not exists scratch")
+    con.execute("create table scratch.notes (note varchar)")
+    texts = [
+        "Please write to Jo.Doe+news@Example.com. Thanks",  # found, trailing full stop
+        '{"email":"jo.doe+news@example.com","tags":"vip"}',  # found, inside JSON
+        "rec:crm_contacts|salesforce:0036abcdef12345",  # found: the CRM id
+        "ajo.doe+news@example.com",  # another address that contains it: kept
+        "jo.doe+news@example.community",  # kept
+    ]
+    con.executemany("insert into scratch.notes values (?)", [[t] for t in texts])
+    person = privacy.Person(clear={"jo.doe+news@example.com"})
+    person.key_set("crm_source_contact").add("0036abcdef12345")
+    for limit in (privacy.REGEX_MAX_VALUES, 0):  # both search paths
+        removed: dict[str, int] = {}
+        privacy._register_person(con, person)
+        con.execute("begin transaction")
+        try:
+            privacy.REGEX_MAX_VALUES, saved = limit, privacy.REGEX_MAX_VALUES
+            privacy._erase_downstream(con, person, removed)
+            left = [r[0] for r in con.execute("select note from scratch.notes").fetchall()]
+        finally:
+            privacy.REGEX_MAX_VALUES = saved
+            con.execute("rollback")
+            privacy._unregister_person(con)
+        assert removed["scratch.notes"] == 3
+        assert sorted(left) == sorted(texts[3:])
+
+
+def test_the_salt_is_stored_once_and_a_different_one_is_refused(con):
+    from segmint.config import ConfigError
+    from segmint.privacy import salt_fingerprint, store_salt
+
+    stored = con.execute("select salt, fingerprint, is_development from privacy.pii_salt")
+    assert stored.fetchall() == [(SALT, salt_fingerprint(SALT), True)]
+    store_salt(con, SALT)  # the same salt again: nothing changes
+    assert con.execute("select count(*) from privacy.pii_salt").fetchall() == [(1,)]
+    with pytest.raises(ConfigError, match="differs from the salt"):
+        store_salt(con, "another-salt")
+    with pytest.raises(ConfigError, match="differs from the salt"):
+        erase(con, "another-salt")

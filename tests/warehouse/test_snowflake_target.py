@@ -102,8 +102,6 @@ def test_staging_builds_on_snowflake_as_on_duckdb(fakesnow_server, clean_landing
 
     env = {
         **os.environ,
-        # Outside dev and ci the public development salt is refused; both builds use this.
-        "SEGMINT_PII_SALT": SALT,
         "SEGMINT_DBT_TARGET": "snowflake",
         "SNOWFLAKE_ACCOUNT": "fakesnow",
         "SNOWFLAKE_USER": "segmint",
@@ -116,6 +114,25 @@ def test_staging_builds_on_snowflake_as_on_duckdb(fakesnow_server, clean_landing
         # fakesnow serves one query at a time: concurrent dbt threads stall it.
         "SNOWFLAKE_THREADS": "1",
     }
+    # The salt is stored in the warehouse once, sent as a bound parameter (segmint.snowflake);
+    # dbt reads it there. Without it, and with the development salt, dbt refuses to start.
+    dbt = str(Path(sys.executable).parent / "dbt")
+    seed = [dbt, "seed", "--select", "countries", "--project-dir", str(ROOT),
+            "--profiles-dir", str(ROOT), "--target", "snowflake",
+            "--target-path", str(tmp_path / "target")]  # fmt: skip
+    refused = subprocess.run(seed, env=env, capture_output=True, text=True, timeout=180)
+    assert refused.returncode != 0
+    assert "no PII salt in the warehouse" in refused.stdout
+    segmint = str(Path(sys.executable).parent / "segmint")
+    dev = subprocess.run([segmint, "privacy", "store-salt"], env=env, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert dev.returncode != 0 and "development PII salt" in dev.stdout + dev.stderr
+    env["SEGMINT_PII_SALT"] = SALT
+    stored = subprocess.run([segmint, "privacy", "store-salt"], env=env, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert stored.returncode == 0, stored.stdout + stored.stderr
+    assert SALT not in stored.stdout + stored.stderr
+
     for command in BUILD_WITHOUT_TESTS:
         step = subprocess.run(
             [str(Path(sys.executable).parent / "dbt"), *command, "--project-dir", str(ROOT),
@@ -145,6 +162,17 @@ def test_staging_builds_on_snowflake_as_on_duckdb(fakesnow_server, clean_landing
             capture_output=True, text=True, timeout=180,
         )  # fmt: skip
         assert step.returncode == 0, step.stdout[-4000:]
+
+    # The salt is in neither SQL text nor dbt's artifacts and logs, on either target.
+    for folder in (tmp_path / "target", tmp_path / "target_duck", ROOT / "logs"):
+        for path in folder.rglob("*"):
+            if path.is_file():
+                assert SALT.encode() not in path.read_bytes(), path
+    con = duckdb.connect(str(subset), read_only=True)
+    assert con.execute(
+        "select count(*) from duckdb_views() where contains(sql, ?)", [SALT]
+    ).fetchall() == [(0,)]
+    con.close()
 
     sf = _connect(fakesnow_server)
     con = duckdb.connect(str(subset), read_only=True)

@@ -62,9 +62,14 @@ def _is_date(value: str) -> bool:
     return True
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
 def _is_json_text(value: str) -> bool:
+    """Standard JSON (RFC 8259): Python's NaN and Infinity extensions are refused."""
     try:
-        json.loads(value)
+        json.loads(value, parse_constant=_no_constant)
     except ValueError:
         return False
     return True
@@ -120,10 +125,14 @@ class Contract:
     def errors(self, row: dict[str, Any]) -> list[tuple[str, str]]:
         """Every contract violation of one row, as (field, reason) pairs."""
         found = []
+        missing_listed = False
         for err in sorted(_explainer(self.table).iter_errors(row), key=lambda e: list(e.path)):
             if err.validator == "required":
-                missing = [r for r in self.schema["required"] if r not in row]
-                found.extend((name, "required field is missing or empty") for name in missing)
+                # jsonschema reports each missing field apart: list them all once, in order.
+                if not missing_listed:
+                    missing = [r for r in self.schema["required"] if r not in row]
+                    found.extend((name, "required field is missing or empty") for name in missing)
+                    missing_listed = True
                 continue
             name = ".".join(str(p) for p in err.path) or "(row)"
             found.append((name, _reason(err)))

@@ -1,9 +1,11 @@
 """Validated loading of landing files into the ``raw`` schema of the warehouse.
 
-Every row of every file is checked against its table's contract (``segmint/contracts``):
-valid rows go to ``raw.<table>``, invalid ones to ``raw.quarantined_rows`` with the file,
-the row number, the field, the reason and the raw payload. Invariant: rows read = rows
-loaded + rows quarantined, per file.
+Every row of every file is checked against its table's contract (``segmint/contracts``),
+compiled to SQL (:mod:`segmint.contract_sql`), inside the warehouse: valid rows go to
+``raw.<table>``, invalid ones to ``raw.quarantined_rows`` with the file, the row number, the
+field, the reason and the raw payload. Invariant: rows read = rows loaded + rows
+quarantined, per file. The same contract checked in Python with jsonschema
+(:func:`reference_violations`) is the reference the tests hold the SQL to.
 
 A load is one transaction: if any file is unreadable or misses a required column, the load
 stops with a :class:`LoadError` naming the file and the problem and nothing is written.
@@ -15,29 +17,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import re
 import uuid
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import fastjsonschema
-import pyarrow as pa
 
 from segmint import privacy
+from segmint.contract_sql import violations_sql
 from segmint.contracts import TABLES, Contract, contracts
 
 RAW_SCHEMA = "raw"
 READERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json"}
-_BATCH_ROWS = 100_000  # rows validated per chunk: bounds the loader's Python memory
-_PARALLEL_FROM_ROWS = 300_000  # smaller files are validated in process
-_IN_FLIGHT = 4  # chunks queued per file when validating in parallel
+_BATCH_ROWS = 100_000  # rows per chunk of the Python reference check
 MEMORY_LIMIT = os.environ.get("SEGMINT_LOAD_MEMORY_LIMIT", "4GB")
 _META_COLUMNS = (
     ("_load_id", "varchar"),
@@ -237,7 +234,9 @@ def _coerced_json(col_sql: str, json_type: str, fmt: str | None) -> str:
         d = f"try_cast({v} as double)"
         return (
             f"case when {d} is null or not isfinite({d}) then to_json({v}) "
-            f"when {d} = trunc({d}) then to_json(cast({d} as bigint)) else to_json({d}) end"
+            f"when {d} = trunc({d}) and abs({d}) < 9.223372036854776e18 "
+            f"then to_json(cast({d} as bigint)) when {d} = trunc({d}) then to_json({v}) "
+            f"else to_json({d}) end"
         )
     if json_type == "number":
         d = f"try_cast({v} as double)"
@@ -264,10 +263,18 @@ def _typed(col_sql: str, json_type: str, fmt: str | None) -> str:
     return f"nullif({col_sql}, '')"
 
 
+_STAGED_KIND: dict[str, str] = {}  # staged relation -> view or table (to drop it)
+
+
 def _stage_file(
     con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, present: dict[str, str]
 ) -> str:
-    """Copy a file into a temp table of text columns with a 1-based row number."""
+    """The file as text columns with a 1-based row number and the row's payload.
+
+    Parquet files are read through a view: their row numbers are the file's own, so every
+    read agrees, and a payload is only built for the rows that are quarantined. CSV and JSON
+    Lines rows are numbered in reading order, so they are copied once into a temp table.
+    """
     name = f"_landing_{uuid.uuid4().hex[:8]}"
     cols = []
     for col in contract.columns:
@@ -279,10 +286,13 @@ def _stage_file(
         fields = ", ".join(f"{_lit(k)}: {_text_of(path, v)}" for k, v in present.items())
         payload = f"to_json({{{fields}}})"
     source = _reader_sql(path)
-    row = "file_row_number + 1" if "file_row_number" in source else "row_number() over ()"
+    numbered = "file_row_number" in source
+    row = "file_row_number + 1" if numbered else "row_number() over ()"
+    kind = "view" if numbered else "table"
+    _STAGED_KIND[name] = kind
     try:
         con.execute(
-            f"""create temp table {name} as
+            f"""create temp {kind} {name} as
                 select {row} as _row, {", ".join(cols)}, cast({payload} as varchar) as _payload
                 from {source}"""
         )
@@ -292,10 +302,8 @@ def _stage_file(
 
 
 def check_rows(table: str, rows: list[int], docs: list[str]) -> list[tuple[int, str, str, str]]:
-    """(row, fields, reasons, errors_json) for every document that breaks the contract.
-
-    Module level so a process pool can run it on chunks of a large file.
-    """
+    """(row, fields, reasons, errors_json) for every document that breaks the contract,
+    checked with fastjsonschema and explained by jsonschema (the Python reference)."""
     contract = contracts()[table]
     validate = contract.validate
     bad = []
@@ -327,26 +335,15 @@ def _chunks(
         yield batch.column(0).to_pylist(), batch.column(1).to_pylist()
 
 
-def _validate(
-    con: duckdb.DuckDBPyConnection,
-    contract: Contract,
-    staged: str,
-    n_rows: int,
-    pool: Executor | None,
+def reference_violations(
+    con: duckdb.DuckDBPyConnection, contract: Contract, staged: str
 ) -> list[tuple[int, str, str, str]]:
-    """Every row that breaks the contract; large files are checked on all cores."""
+    """The staged rows that break the contract, checked in Python (fastjsonschema for the
+    verdict, jsonschema for the reasons): the reference the SQL checks are held to."""
+    n_rows = con.execute(f"select count(*) from {staged}").fetchall()[0][0]
     bad: list[tuple[int, str, str, str]] = []
-    if pool is None or n_rows <= _PARALLEL_FROM_ROWS:
-        for rows, docs in _chunks(con, contract, staged, n_rows):
-            bad.extend(check_rows(contract.table, rows, docs))
-        return bad
-    pending: deque[Future] = deque()
     for rows, docs in _chunks(con, contract, staged, n_rows):
-        pending.append(pool.submit(check_rows, contract.table, rows, docs))
-        while len(pending) > _IN_FLIGHT:
-            bad.extend(pending.popleft().result())
-    while pending:
-        bad.extend(pending.popleft().result())
+        bad.extend(check_rows(contract.table, rows, docs))
     return bad
 
 
@@ -356,7 +353,6 @@ def _load_file(
     result: FileResult,
     load_id: str,
     now: str,
-    pool: Executor | None,
 ) -> None:
     path = result.path
     if _is_empty_json_lines(path):
@@ -368,16 +364,8 @@ def _load_file(
     staged = _stage_file(con, contract, path, present)
     try:
         result.rows_read = con.execute(f"select count(*) from {staged}").fetchall()[0][0]
-        bad = _validate(con, contract, staged, result.rows_read, pool)
-        bad_table = pa.table(
-            {
-                "_row": pa.array([b[0] for b in bad], pa.int64()),
-                "field": pa.array([b[1] for b in bad], pa.string()),
-                "reason": pa.array([b[2] for b in bad], pa.string()),
-                "errors": pa.array([b[3] for b in bad], pa.string()),
-            }
-        )
-        con.register("_bad_rows", bad_table)
+        bad_rows = f"{staged}_bad"
+        con.execute(f"create temp table {bad_rows} as {violations_sql(contract, staged, _q)}")
         meta = f"{_lit(load_id)}, {_lit(str(path))}, s._row, {_lit(now)}::timestamp"
         typed = ", ".join(
             _typed(f"s.{_q(c.name)}", c.json_type, c.format) for c in contract.columns
@@ -385,22 +373,21 @@ def _load_file(
         con.execute(
             f"""insert into {RAW_SCHEMA}.{contract.table}
                 select {typed}, {meta}
-                from {staged} as s anti join _bad_rows as b on s._row = b._row
-                order by s._row"""
+                from {staged} as s anti join {bad_rows} as b on s._row = b._row"""
         )
         con.execute(
             f"""insert into {RAW_SCHEMA}.quarantined_rows
                 select {_lit(load_id)}, {_lit(contract.table)}, {_lit(str(path))}, b._row,
                        b.field, b.reason, b.errors, s._payload, {_lit(now)}::timestamp
-                from _bad_rows as b join {staged} as s on s._row = b._row
+                from {bad_rows} as b join {staged} as s on s._row = b._row
                 order by b._row"""
         )
-        con.unregister("_bad_rows")
-        result.rows_quarantined = len(bad)
+        result.rows_quarantined = con.execute(f"select count(*) from {bad_rows}").fetchall()[0][0]
         result.rows_loaded = result.rows_read - result.rows_quarantined
         _record_file(con, result, load_id, now)
     finally:
-        con.execute(f"drop table if exists {staged}")
+        con.execute(f"drop {_STAGED_KIND.pop(staged, 'table')} if exists {staged}")
+        con.execute(f"drop table if exists {staged}_bad")
 
 
 def _record_file(
@@ -472,24 +459,15 @@ def load(
             else:
                 known[digest] = str(path)
             report.files.append(result)
-        workers = min(os.cpu_count() or 1, 4)
-        pool = (
-            ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-            if workers > 1
-            else None
-        )
         con.execute("begin transaction")
         try:
             for result in report.files:
                 if result.skipped_as is None:
-                    _load_file(con, all_contracts[result.table], result, report.load_id, now, pool)
+                    _load_file(con, all_contracts[result.table], result, report.load_id, now)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
             raise
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
     finally:
         con.close()
     return report

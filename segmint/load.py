@@ -15,6 +15,7 @@ is a no-op.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -172,7 +173,17 @@ def _lit(value: str) -> str:
 # Reading and coercion
 
 
-def _reader_sql(path: Path) -> str:
+def _csv_header(path: Path) -> list[str]:
+    """The header row of a CSV file, read in Python: DuckDB's dialect sniffer fails on a
+    damaged row among the first ones, and the header is all segmint needs to know."""
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
+        return next(csv.reader(fh), [])
+
+
+def _reader_sql(path: Path, rejects: str | None = None) -> str:
+    """The reader of a landing file. A CSV row the reader cannot take (too many or too few
+    columns, bytes that are not UTF-8, a line over the size limit) goes to the temp table
+    ``rejects`` with its line and the reader's message, and the rest of the file is read."""
     kind = READERS[path.suffix.lower()]
     p = _lit(str(path))
     if kind == "parquet":
@@ -180,12 +191,28 @@ def _reader_sql(path: Path) -> str:
     if kind == "csv":
         # comment = '': DuckDB's sniffer would otherwise take a row starting with '#' for a
         # comment line and drop it without a trace.
+        rejects = rejects or f"_rejects_{uuid.uuid4().hex[:8]}"
+        columns = ", ".join(f"{_lit(name)}: 'VARCHAR'" for name in _csv_header(path))
         return (
-            f"read_csv({p}, header = true, all_varchar = true, delim = ',', quote = '\"', "
-            "escape = '\"', comment = '')"
+            f"read_csv({p}, auto_detect = false, header = true, columns = {{{columns}}}, "
+            "delim = ',', quote = '\"', escape = '\"', comment = '', store_rejects = true, "
+            f"rejects_table = {_lit(rejects)}, rejects_scan = {_lit(rejects + '_scan')})"
         )
-    # JSON Lines: one JSON document per record, values taken as written (no type guessing).
-    return f"read_ndjson_objects({p})"
+    # JSON Lines: read as lines (a control character no JSON text holds raw as the
+    # delimiter, no quoting), so that a broken line is a row to quarantine, not a failed
+    # file; each line is parsed in SQL. Values are taken as written (no type guessing).
+    rejects = rejects or f"_rejects_{uuid.uuid4().hex[:8]}"
+    return (
+        f"read_csv({p}, auto_detect = false, header = false, columns = {{'json': 'VARCHAR'}}, "
+        f"delim = {_lit(_NO_DELIMITER)}, quote = '', escape = '', comment = '', "
+        f"store_rejects = true, rejects_table = {_lit(rejects)}, "
+        f"rejects_scan = {_lit(rejects + '_scan')})"
+    )
+
+
+_NO_DELIMITER = chr(1)
+# (a case, not an and: DuckDB may evaluate both sides of an and, and json_type raises)
+_JSON_OBJECT = "case when json_valid(json) then json_type(json) = 'OBJECT' else false end"
 
 
 def _text_of(path: Path, column: str) -> str:
@@ -196,7 +223,10 @@ def _text_of(path: Path, column: str) -> str:
 
 
 def _is_empty_json_lines(path: Path) -> bool:
-    """A JSON Lines file with no record has no columns either: it is an empty table."""
+    """An empty file (zero bytes, whatever its format), or a JSON Lines file with no record,
+    has no columns either: it is an empty table and loads zero rows."""
+    if path.stat().st_size == 0:
+        return True
     if READERS[path.suffix.lower()] != "json":
         return False
     with path.open("rb") as fh:
@@ -211,9 +241,14 @@ def _columns(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
             names = [
                 r[0]
                 for r in con.execute(
-                    f"select distinct unnest(json_keys(json)) from {source} order by 1"
+                    f"select distinct unnest(json_keys(json)) from {source} "
+                    f"where {_JSON_OBJECT} order by 1"
                 ).fetchall()
             ]
+        elif READERS[path.suffix.lower()] == "csv":
+            names = _csv_header(path)
+            if len(set(names)) != len(names) or not all(n.strip() for n in names):
+                raise LoadError(path, f"the header row names a column twice or not at all: {names}")
         else:
             described = con.execute(f"describe select * from {source}").fetchall()
             names = [name for name, *_ in described if name != "file_row_number"]
@@ -285,20 +320,91 @@ def _stage_file(
     else:
         fields = ", ".join(f"{_lit(k)}: {_text_of(path, v)}" for k, v in present.items())
         payload = f"to_json({{{fields}}})"
-    source = _reader_sql(path)
-    numbered = "file_row_number" in source
-    row = "file_row_number + 1" if numbered else "row_number() over ()"
-    kind = "view" if numbered else "table"
-    _STAGED_KIND[name] = kind
+    source = _reader_sql(path, rejects=f"{name}_rejects")
+    reader = READERS[path.suffix.lower()]
+    _STAGED_KIND[name] = "view" if reader == "parquet" else "table"
     try:
-        con.execute(
-            f"""create temp {kind} {name} as
-                select {row} as _row, {", ".join(cols)}, cast({payload} as varchar) as _payload
-                from {source}"""
-        )
+        if reader == "parquet":
+            con.execute(
+                f"""create temp view {name} as
+                    select file_row_number + 1 as _row, {", ".join(cols)},
+                           cast({payload} as varchar) as _payload
+                    from {source}"""
+            )
+        elif reader == "csv":
+            con.execute(
+                f"""create temp table {name} as
+                    select row_number() over () as _row, {", ".join(cols)},
+                           cast({payload} as varchar) as _payload
+                    from {source}"""
+            )
+            _renumber_around_rejects(con, name, header=True)
+        else:
+            con.execute(
+                f"create temp table {name}_lines as "
+                f"select row_number() over () as _row, json from {source}"
+            )
+            _renumber_around_rejects(con, f"{name}_lines", header=False, into=name)
+            con.execute(
+                f"""insert into {name}_rejected
+                    select _row, '(row)', '(row): not a JSON object', '[{{"field": "(row)",
+                           "reason": "not a JSON object"}}]', json
+                    from {name}_lines
+                    where trim(json) <> '' and not coalesce({_JSON_OBJECT}, false)"""
+            )
+            con.execute(
+                f"""create temp table {name} as
+                    select _row, {", ".join(cols)}, json as _payload
+                    from {name}_lines where coalesce({_JSON_OBJECT}, false)"""
+            )
+            con.execute(f"drop table {name}_lines")
     except duckdb.Error as exc:
-        raise LoadError(path, f"cannot be read: {str(exc).splitlines()[0]}") from exc
+        raise LoadError(path, f"cannot be read: {exc}") from exc
     return name
+
+
+def _renumber_around_rejects(
+    con: duckdb.DuckDBPyConnection, staged: str, header: bool, into: str | None = None
+) -> None:
+    """Give the rows read their numbers in the file, the rejected rows counted.
+
+    The reader numbers the rows it keeps 1, 2, 3...; a rejected row's ``line`` counts the
+    file's rows, with the header if there is one (a quoted line break does not start a
+    row). The rejected rows go to ``<into>_rejected`` (``into`` defaults to ``staged``).
+    Kept row k is row k + j of the file, j being the number of rejected rows before it: the
+    rejected rows r_1 < r_2 < ... leave r_j - j kept rows before them, and an as-of join
+    finds the last j with r_j - j < k.
+    """
+    rejected = f"{into or staged}_rejected"
+    # A JSON line is one value: whatever the reader refused, it refused the whole row.
+    field = "coalesce(column_name, '(row)')" if header else "'(row)'"
+    con.execute(
+        f"""create temp table {rejected} as
+            select line - {int(header)} as _row,
+                   string_agg({field}, ',' order by column_idx) as field,
+                   string_agg({field} || ': ' || lower(replace(
+                       error_type, '_', ' ')) || ': ' || error_message, '; '
+                       order by column_idx) as reason,
+                   cast(to_json(list({{'field': {field},
+                                       'reason': error_message}} order by column_idx)) as varchar)
+                       as errors,
+                   max(csv_line) as payload
+            from {into or staged}_rejects
+            group by line"""
+    )
+    if not con.execute(f"select count(*) from {rejected}").fetchall()[0][0]:
+        return
+    con.execute(
+        f"""update {staged} as s set _row = s._row + g.j
+            from (select s._row as k, g.j
+                  from {staged} as s asof join (
+                      select before, max(j) as j from (
+                          select _row - row_number() over (order by _row) as before,
+                                 row_number() over (order by _row) as j
+                          from {rejected})
+                      group by before) as g on s._row > g.before) as g
+            where s._row = g.k"""
+    )
 
 
 def check_rows(table: str, rows: list[int], docs: list[str]) -> list[tuple[int, str, str, str]]:
@@ -384,10 +490,29 @@ def _load_file(
         )
         result.rows_quarantined = con.execute(f"select count(*) from {bad_rows}").fetchall()[0][0]
         result.rows_loaded = result.rows_read - result.rows_quarantined
+        if _exists_temp(con, f"{staged}_rejected"):
+            # Rows the reader could not take: quarantined with its message and the raw line.
+            rejected = con.execute(
+                f"""insert into {RAW_SCHEMA}.quarantined_rows
+                    select {_lit(load_id)}, {_lit(contract.table)}, {_lit(str(path))}, _row,
+                           field, reason, errors, payload, {_lit(now)}::timestamp
+                    from {staged}_rejected order by _row"""
+            ).fetchall()[0][0]
+            result.rows_read += rejected
+            result.rows_quarantined += rejected
         _record_file(con, result, load_id, now)
     finally:
         con.execute(f"drop {_STAGED_KIND.pop(staged, 'table')} if exists {staged}")
-        con.execute(f"drop table if exists {staged}_bad")
+        for suffix in ("_bad", "_rejected", "_rejects", "_rejects_scan", "_lines"):
+            con.execute(f"drop table if exists {staged}{suffix}")
+
+
+def _exists_temp(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_tables() where temporary and table_name = ?", [name]
+        ).fetchall()[0][0]
+    )
 
 
 def _record_file(

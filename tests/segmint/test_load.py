@@ -195,3 +195,83 @@ def test_any_csv_content_is_fully_accounted_for(tmp_path_factory, rows):
     assert f.rows_read == len(rows) == f.rows_loaded + f.rows_quarantined
     loaded = _count(landing / "w.duckdb", "select count(*) from raw.orders where total_amount < 0")
     assert loaded == 0
+
+
+def _quarantine(path):
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {
+            row: (field, reason, payload)
+            for row, field, reason, payload in con.execute(
+                "select row_number, field, reason, payload from raw.quarantined_rows"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+
+
+def test_damaged_csv_rows_are_quarantined_with_the_readers_message(tmp_path):
+    """Ragged rows, bytes that are not UTF-8 and a line over the reader's size limit each
+    become a quarantined row; the rows around them load, numbered as in the file (a quoted
+    line break does not start a row)."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    ok = b"2026-01-01T00:00:00Z,completed"
+    lines = [
+        b"order_id,ordered_at,status,total_amount",
+        b"o1," + ok + b",5",  # 1 loads
+        b"o2," + ok + b",6,extra",  # 2 too many columns
+        b"o3,2026-01-01T00:00:00Z,compl\xe9ted,7",  # 3 Latin-1 byte
+        b'"o4","2026-01-01T00:00:00Z","completed","8"',  # 4 loads
+        b'o5,2026-01-01T00:00:00Z,"two\nlines",9',  # 5 one row over two lines: bad status
+        b"o6," + ok,  # 6 too few columns
+        b"o7," + ok + b"," + b"9" * 3_000_000,  # 7 over the line size limit
+        b"o8," + ok + b",10",  # 8 loads
+    ]
+    (landing / "orders.csv").write_bytes(b"\n".join(lines) + b"\n")
+    report = load(landing, tmp_path / "w.duckdb")
+    (result,) = report.files
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (8, 3, 5)
+    loaded = _count(tmp_path / "w.duckdb", "select string_agg(_source_row::varchar, ',' "
+                    "order by _source_row) from raw.orders")  # fmt: skip
+    assert loaded == "1,4,8"
+    bad = _quarantine(tmp_path / "w.duckdb")
+    assert sorted(bad) == [2, 3, 5, 6, 7]
+    assert "too many columns" in bad[2][1] and "o2," in bad[2][2]
+    assert bad[3][0] == "status" and "not utf-8" in bad[3][1]
+    assert bad[5][0] == "status" and "is not one of" in bad[5][1]
+    assert "too few" in bad[6][1] or "missing columns" in bad[6][1]
+    assert "line size" in bad[7][1] and bad[7][2].startswith("o7,")
+
+
+def test_damaged_json_lines_are_quarantined_and_blank_lines_skipped(tmp_path):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    row = '{{"order_id": "{}", "ordered_at": "2026-01-01T00:00:00Z", "status": "completed", ' \
+          '"total_amount": 5}}'  # fmt: skip
+    lines = [
+        row.format("o1").encode(),  # 1 loads
+        b"",  # 2 blank: not a row
+        b'{"order_id": "o3", "broken',  # 3 not JSON
+        b'"just a string"',  # 4 not an object
+        row.format("o5").encode().replace(b"o5", b"o\xe95"),  # 5 not UTF-8
+        row.format("o6").encode(),  # 6 loads
+    ]
+    (landing / "orders.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    report = load(landing, tmp_path / "w.duckdb")
+    (result,) = report.files
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (5, 2, 3)
+    bad = _quarantine(tmp_path / "w.duckdb")
+    assert sorted(bad) == [3, 4, 5]
+    assert bad[3] == ("(row)", "(row): not a JSON object", '{"order_id": "o3", "broken')
+    assert bad[5][0] == "(row)" and "not utf-8" in bad[5][1]
+
+
+@pytest.mark.parametrize("name", ["orders.csv", "orders.jsonl", "orders.parquet"])
+def test_a_zero_byte_file_of_any_format_loads_zero_rows(tmp_path, name):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / name).write_bytes(b"")
+    (result,) = load(landing, tmp_path / "w.duckdb").files
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (0, 0, 0)
+    assert _count(tmp_path / "w.duckdb", "select count(*) from raw.loaded_files") == 1

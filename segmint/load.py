@@ -298,9 +298,6 @@ def _typed(col_sql: str, json_type: str, fmt: str | None) -> str:
     return f"nullif({col_sql}, '')"
 
 
-_STAGED_KIND: dict[str, str] = {}  # staged relation -> view or table (to drop it)
-
-
 def _stage_file(
     con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, present: dict[str, str]
 ) -> str:
@@ -322,7 +319,6 @@ def _stage_file(
         payload = f"to_json({{{fields}}})"
     source = _reader_sql(path, rejects=f"{name}_rejects")
     reader = READERS[path.suffix.lower()]
-    _STAGED_KIND[name] = "view" if reader == "parquet" else "table"
     try:
         if reader == "parquet":
             con.execute(
@@ -502,7 +498,8 @@ def _load_file(
             result.rows_quarantined += rejected
         _record_file(con, result, load_id, now)
     finally:
-        con.execute(f"drop {_STAGED_KIND.pop(staged, 'table')} if exists {staged}")
+        parquet = READERS[path.suffix.lower()] == "parquet"
+        con.execute(f"drop {'view' if parquet else 'table'} if exists {staged}")
         for suffix in ("_bad", "_rejected", "_rejects", "_rejects_scan", "_lines"):
             con.execute(f"drop table if exists {staged}{suffix}")
 

@@ -37,12 +37,14 @@ import duckdb
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.record import append  # noqa: E402
 from segmint.config import DEV_PII_SALT  # noqa: E402
 from segmint.generate import GeneratorConfig, generate  # noqa: E402
 from segmint.load import load  # noqa: E402
 from segmint.privacy import audit, erase, hash_identifier  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "erasure.md"
+TITLE = "# Erasure (bench/erasure.py)\n"
 DBT = str(Path(sys.executable).parent / "dbt")
 
 
@@ -187,11 +189,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.labelled:
         text = labelled(args.labelled, args.requests, args.seed)
-        print(text)
-        if not RESULTS.exists():
-            RESULTS.write_text("# Erasure (bench/erasure.py)\n")
-        with RESULTS.open("a") as fh:
-            fh.write(text)
+        append(RESULTS, TITLE, text)
         return
     work = ROOT / "bench" / "work" / "erasure"
     shutil.rmtree(work, ignore_errors=True)
@@ -245,11 +243,7 @@ def main() -> None:
         + ".",
     ]
     text = "\n".join(lines) + "\n"
-    print(text)
-    if not RESULTS.exists():
-        RESULTS.write_text("# Erasure (bench/erasure.py)\n")
-    with RESULTS.open("a") as fh:
-        fh.write(text)
+    append(RESULTS, TITLE, text)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.record import append  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "load.md"
 
 
@@ -124,11 +126,7 @@ def main() -> None:
             "",
         ]
     )
-    print(text)
-    if not RESULTS.exists():
-        RESULTS.write_text("# Loading (bench/load.py)\n")
-    with RESULTS.open("a") as fh:
-        fh.write(text)
+    append(RESULTS, "# Loading (bench/load.py)\n", text)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from sklearn.model_selection import cross_val_predict
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.record import append  # noqa: E402
 from ml.config import ClusteringConfig  # noqa: E402
 from ml.segmentation import fit_segmentation  # noqa: E402
 from segmint.clusters import read_features  # noqa: E402
@@ -169,12 +170,7 @@ def main() -> None:
         text = bench_quality(args.warehouse, args.truth, args.seed)
     else:
         text = bench_scale(args.warehouse, args.customers, args.seed)
-    print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    if not RESULTS.exists():
-        RESULTS.write_text("# Clustering benchmarks\n\nWritten by `bench/ml.py`; newest last.\n")
-    with RESULTS.open("a") as fh:
-        fh.write(text)
+    append(RESULTS, "# Clustering benchmarks\n\nWritten by `bench/ml.py`; newest last.\n", text)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.record import append  # noqa: E402
 from segmint.sync.config import load_destinations  # noqa: E402
 from segmint.sync.engine import sync_concurrently, sync_destination  # noqa: E402
 
@@ -223,11 +224,7 @@ def main() -> None:
         text = bench_all_at_once(args.records, args.limit, args.repeat)
     else:
         text = bench(args.records, args.limit, args.destination)
-    print(text)
-    if not RESULTS.exists():
-        RESULTS.write_text("# CRM sync benchmarks\n\nWritten by `bench/sync.py`; newest last.\n")
-    with RESULTS.open("a") as fh:
-        fh.write(text)
+    append(RESULTS, "# CRM sync benchmarks\n\nWritten by `bench/sync.py`; newest last.\n", text)
 
 
 if __name__ == "__main__":

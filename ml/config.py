@@ -93,3 +93,28 @@ class ClusteringConfig:
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class PropensityConfig:
+    """Knobs of both models; defaults documented in docs/predictions.md."""
+
+    churn_days: int = 90
+    purchase_days: int = 30
+    max_iter: int = 150
+    learning_rate: float = 0.05
+    max_leaf_nodes: int = 15
+    min_samples_leaf: int = 40
+    l2_regularization: float = 1.0
+    calibration_folds: int = 3
+    # Training stacks this many cut-offs, one window apart (the latest complete window and
+    # the ones before it): more rows and more than one season of behaviour.
+    training_snapshots: int = 4
+    # Fewer positives or negatives than this in a training window: the model is skipped.
+    min_class_count: int = 20
+    importance_sample: int = 5000
+    importance_repeats: int = 3
+    random_state: int = 0
+
+    def window(self, model: str) -> int:
+        return {"churn": self.churn_days, "purchase": self.purchase_days}[model]

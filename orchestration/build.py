@@ -14,7 +14,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     from orchestration.defs.dbt import segmint_dbt_assets
     from orchestration.defs.enrichment import ticket_tones
     from orchestration.defs.ingestion import raw_tables
-    from orchestration.defs.ml import customer_clustering, customer_lifetime_value
+    from orchestration.defs.ml import customer_clustering, customer_predictions
     from orchestration.defs.quality import build_quality_checks
     from orchestration.defs.resources import build_resources
     from orchestration.defs.serving import bi_read_copy, erasure_sweep
@@ -26,7 +26,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ticket_tones,
             *segmint_dbt_assets,
             customer_clustering,
-            customer_lifetime_value,
+            customer_predictions,
             *sync_assets,
             erasure_sweep,
             bi_read_copy,

@@ -40,6 +40,10 @@ from segmint.reference import consent_purposes
 CHUNK_PERSONS = 20_000
 FORMATS = ("parquet", "csv", "jsonl")
 
+# The planted churn mechanism (_Chunk._complaints): share of customers who complain, and
+# share of those who leave within three weeks of it.
+COMPLAINT_RATE = 0.12
+COMPLAINT_CHURN = 0.7
 ARCHETYPES = ("loyal_high_spender", "deal_seeker", "window_shopper", "new_customer", "lapsing")
 ARCHETYPE_SHARE = np.array([0.15, 0.20, 0.25, 0.15, 0.25])
 # Sessions per active year, chance of a shop account, price multiplier, discount chance.
@@ -488,6 +492,7 @@ class _Chunk:
             ],
         )
         end = np.where(arch == 4, rng.integers(330, 530, n), HORIZON_DAYS - 1)
+        complaint_day, end = self._complaints(arch, start, end)
         dob = np.datetime64("1950-01-01") + rng.integers(0, 55 * 365, n).astype("timedelta64[D]")
         return pd.DataFrame(
             {
@@ -525,11 +530,29 @@ class _Chunk:
                 "date_of_birth": dob.astype(str),
                 "start_day": start,
                 "end_day": end,
+                "complaint_day": complaint_day,
                 "has_account": rng.random(n) < HAS_ACCOUNT[arch],
                 "account_id": _hex_ids("acc_", self.pid, 11),
                 "fav_category": rng.integers(0, len(CATEGORIES), n),
             }
         )
+
+    def _complaints(self, arch: np.ndarray, start: np.ndarray, end: np.ndarray):
+        """The planted churn mechanism (what the propensity models must find, issue 20).
+
+        A customer past their first month files a complaint on a random day of their active
+        span with chance ``COMPLAINT_RATE`` (new customers do not); ``COMPLAINT_CHURN`` of
+        them stop visiting and buying within three weeks of it. The complaint is a negative
+        support ticket (``tickets``), something RFM alone cannot see coming. Drawn from a
+        stream of its own. Returns the complaint day (-1: none) and the new end days.
+        """
+        crng = np.random.default_rng([self.cfg.seed, int(self.pid[0]), 20])
+        low = np.minimum(start + 30, HORIZON_DAYS - 1)
+        day = crng.integers(low, HORIZON_DAYS)
+        complains = (arch != 3) & (crng.random(self.n) < COMPLAINT_RATE) & (day <= end)
+        leaves = complains & (crng.random(self.n) < COMPLAINT_CHURN)
+        after = day + crng.integers(0, 21, self.n)
+        return np.where(complains, day, -1), np.where(leaves, np.minimum(end, after), end)
 
     # -- CRM contacts --------------------------------------------------------------------
     def contacts(self, p: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -868,6 +891,19 @@ class _Chunk:
         base = {"negative": 1, "neutral": 3, "positive": 4}
         score = np.array([base[t] for t in tone]) + rng.integers(0, 2, m)
         ts = self._days_to_ts(p["start_day"].to_numpy()[person], p["end_day"].to_numpy()[person])
+        # The complaints of the planted churn mechanism: negative, on their day.
+        crng = np.random.default_rng([self.cfg.seed, int(self.pid[0]), 21])
+        complainer = np.flatnonzero(p["complaint_day"].to_numpy() >= 0)
+        day = p["complaint_day"].to_numpy()[complainer]
+        person = np.concatenate([person, complainer])
+        tone = np.concatenate([tone, np.full(len(complainer), "negative")])
+        texts += [
+            TICKET_TEXT["negative"][int(i) % len(TICKET_TEXT["negative"])]
+            for i in crng.integers(0, 6, len(complainer))
+        ]
+        score = np.concatenate([score, 1 + crng.integers(0, 2, len(complainer))])
+        ts = np.concatenate([ts, self._days_to_ts(day, day)])
+        m = len(person)
         return pd.DataFrame(
             {
                 "ticket_id": _hex_ids("tkt_", self.pid[0] * 16 + np.arange(m), 101),

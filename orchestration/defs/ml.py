@@ -6,11 +6,12 @@ segments (stg_ml__customer_clusters -> customer_segments -> snapshot -> CRM sync
 """
 
 import base64
+from dataclasses import replace
 
 import dagster as dg
 from pydantic import Field
 
-from ml.config import ClusteringConfig
+from ml.config import ClusteringConfig, PropensityConfig
 from orchestration.defs.resources import WarehouseResource
 from segmint.cluster_tables import TABLES
 from segmint.predictions import TABLES as PREDICTION_TABLES
@@ -144,11 +145,91 @@ def customer_clustering(context: dg.AssetExecutionContext, config: ClusteringRun
         yield dg.MaterializeResult(asset_key=["ml", table], metadata=metadata)
 
 
+PROPENSITY = PropensityConfig()
+PREDICTIONS_KEY = dg.AssetKey(["ml", "customer_predictions"])
+
+
 class PredictionConfig(dg.Config):
-    """Knobs of the lifetime value asset (docs/predictions.md)."""
+    """Knobs of the predictions asset (docs/predictions.md); propensity defaults are
+    ml.propensity.PropensityConfig's."""
 
     horizon_months: int = Field(12, description="months of predicted spend in predicted_clv")
     monthly_discount_rate: float = Field(0.01, description="discount rate per month")
+    churn_days: int = Field(PROPENSITY.churn_days, description="churned: no order in N days")
+    purchase_days: int = Field(
+        PROPENSITY.purchase_days, description="converted: an order within N days"
+    )
+    training_snapshots: int = Field(
+        PROPENSITY.training_snapshots, description="cut-offs stacked for training"
+    )
+    max_iter: int = Field(PROPENSITY.max_iter, description="boosting iterations")
+    learning_rate: float = Field(PROPENSITY.learning_rate, description="boosting learning rate")
+    min_class_count: int = Field(
+        PROPENSITY.min_class_count, description="fewest positives or negatives to train"
+    )
+    random_state: int = Field(PROPENSITY.random_state, description="seed of every random step")
+    min_backtest_auc: float = Field(
+        0.6, description="warn when a model's out-of-time AUC is below this"
+    )
+    max_population_stability: float = Field(
+        0.25, description="warn when scores shift more than this against the previous run (PSI)"
+    )
+
+    def propensity(self) -> PropensityConfig:
+        return replace(
+            PROPENSITY,
+            churn_days=self.churn_days,
+            purchase_days=self.purchase_days,
+            training_snapshots=self.training_snapshots,
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            min_class_count=self.min_class_count,
+            random_state=self.random_state,
+        )
+
+
+def _backtest_check(report, floor: float) -> dg.AssetCheckResult:
+    """Each model's out-of-time AUC at or above the floor, and above the RFM baseline's."""
+    rows, failing = [], []
+    for model, result in report.propensity.items():
+        if result.skipped:
+            rows.append(f"| {model} | skipped: {result.skipped} | | |")
+            continue
+        auc, base = result.backtest["auc"], result.baseline["auc"]
+        lift = result.backtest["top_decile_lift"]
+        rows.append(f"| {model} | {auc:.3f} | {base:.3f} | {lift:.2f} |")
+        if auc < floor or auc <= base:
+            failing.append(model)
+    table = "\n".join(["| model | AUC | RFM baseline AUC | top-decile lift |",
+                       "|---|---:|---:|---:|", *rows])  # fmt: skip
+    return dg.AssetCheckResult(
+        check_name="propensity_backtest",
+        asset_key=PREDICTIONS_KEY,
+        passed=not failing,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "floor_auc": floor,
+            "below_floor_or_baseline": ", ".join(failing),
+            "backtest": dg.MetadataValue.md(table),
+        },
+    )
+
+
+def _drift_check(report, ceiling: float) -> dg.AssetCheckResult:
+    """Scores against the previous run's: population stability index per model."""
+    drifted = [m for m, psi in report.drift.items() if psi is not None and psi > ceiling]
+    return dg.AssetCheckResult(
+        check_name="prediction_drift",
+        asset_key=PREDICTIONS_KEY,
+        passed=not drifted,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "max_population_stability": ceiling,
+            "drifted": ", ".join(drifted),
+            **{f"psi_{m}": round(psi, 4) for m, psi in report.drift.items()},
+            "compared": ", ".join(sorted(report.drift)) or "no previous run",
+        },
+    )
 
 
 @dg.multi_asset(
@@ -158,31 +239,52 @@ class PredictionConfig(dg.Config):
             deps=[
                 dg.AssetKey(["marts", "customer_features"]),
                 dg.AssetKey(["marts", "fct_orders"]),
+                dg.AssetKey(["marts", "fct_sessions"]),
             ],
             group_name="ml",
-            kinds={"scipy", "duckdb"},
-            description=f"ml.{table}, written by the lifetime value asset "
-            "(segmint/predictions.py).",
+            kinds={"scikitlearn", "scipy", "duckdb"},
+            description=f"ml.{table}, written by the predictions asset (segmint/predictions.py).",
         )
         for table in PREDICTION_TABLES
     ],
-    name="customer_lifetime_value",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "propensity_backtest",
+            asset=PREDICTIONS_KEY,
+            description="Each propensity model's out-of-time AUC is at least min_backtest_auc "
+            "and above the RFM-score baseline's (warning).",
+        ),
+        dg.AssetCheckSpec(
+            "prediction_drift",
+            asset=PREDICTIONS_KEY,
+            description="Propensity scores moved less than max_population_stability (PSI) "
+            "against the previous run (warning).",
+        ),
+    ],
+    name="customer_predictions",
     description=(
-        "Fit BG/NBD and Gamma-Gamma on completed orders as of the marts' as-of date and write "
-        "per customer: probability alive, expected purchases (30/90/365 days), expected spend "
-        "and predicted CLV; skipped, with the reason, when the orders cannot support the model."
+        "Per customer, as of the marts' as-of date: lifetime value (BG/NBD and Gamma-Gamma: "
+        "probability alive, expected purchases, expected spend, predicted CLV) and the churn "
+        "and purchase propensities (calibrated gradient boosting, backtested out of time "
+        "against an RFM baseline); each part is skipped, with the reason, when the data "
+        "cannot support it."
     ),
 )
-def customer_lifetime_value(context: dg.AssetExecutionContext, config: PredictionConfig,
-                            warehouse: WarehouseResource):  # fmt: skip
+def customer_predictions(context: dg.AssetExecutionContext, config: PredictionConfig,
+                         warehouse: WarehouseResource):  # fmt: skip
     import duckdb
 
-    from segmint.predictions import run_predictions  # pandas and scipy load when it runs
+    from segmint.predictions import run_predictions  # scikit-learn loads when it runs
 
     with duckdb.connect(str(warehouse.duckdb)) as con:
-        report = run_predictions(con, config.horizon_months, config.monthly_discount_rate)
+        report = run_predictions(
+            con, config.horizon_months, config.monthly_discount_rate, config.propensity()
+        )
     if report.skipped:
         context.log.warning(f"lifetime value skipped: {report.skipped}")
+    for model, result in report.propensity.items():
+        if result.skipped:
+            context.log.warning(f"{model} propensity skipped: {result.skipped}")
     metadata = {
         "run_id": report.run_id,
         "as_of_date": str(report.as_of),
@@ -191,5 +293,13 @@ def customer_lifetime_value(context: dg.AssetExecutionContext, config: Predictio
         "skipped": report.skipped or "",
         **{k: round(v, 4) for k, v in report.parameters.items()},
     }
+    for model, result in report.propensity.items():
+        metadata[f"{model}_skipped"] = result.skipped or ""
+        if not result.skipped:
+            metadata[f"{model}_auc"] = round(result.backtest["auc"], 4)
+            metadata[f"{model}_baseline_auc"] = round(result.baseline["auc"], 4)
+            metadata[f"{model}_scored"] = len(result.scores)
     for table in PREDICTION_TABLES:
         yield dg.MaterializeResult(asset_key=["ml", table], metadata=metadata)
+    yield _backtest_check(report, config.min_backtest_auc)
+    yield _drift_check(report, config.max_population_stability)

@@ -91,6 +91,8 @@ EXPECTED_ASSETS = {
     "ml/cluster_projection": "ml",
     "ml/customer_predictions": "ml",
     "ml/prediction_runs": "ml",
+    "ml/propensity_runs": "ml",
+    "staging/stg_ml__customer_predictions": "staging",
     "activation/crm_segment_tags": "marts",
     "sync/hubspot": "sync",
     "sync/salesforce": "sync",

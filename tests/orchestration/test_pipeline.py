@@ -9,13 +9,15 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
+from ml.propensity import FEATURES
 from orchestration.defs.dbt import segmint_dbt_assets
 from orchestration.defs.dbt_project import dbt_executable, dbt_project
 from orchestration.defs.enrichment import ticket_tones
 from orchestration.defs.ingestion import raw_tables
-from orchestration.defs.ml import customer_clustering, customer_lifetime_value
+from orchestration.defs.ml import customer_clustering, customer_predictions
 from orchestration.defs.quality import build_quality_checks
 from orchestration.defs.resources import SegmintDbtResource, WarehouseResource
 from orchestration.defs.serving import bi_read_copy, erasure_sweep
@@ -30,6 +32,7 @@ from segmint.generate import PLACEHOLDER_PHONES
 from segmint.privacy import audit, hash_identifier
 from segmint.sync.emulator import CrmEmulator, seed_from_landing
 from tests.orchestration.test_definitions import EXPECTED_ASSETS
+from tests.warehouse.helpers import ROOT
 
 
 def crm_environment(crm, landing, exports) -> dict[str, str]:
@@ -74,7 +77,7 @@ def _materialize(landing, duckdb_path, monkeypatch):
                 ticket_tones,
                 *segmint_dbt_assets,
                 customer_clustering,
-                customer_lifetime_value,
+                customer_predictions,
                 *sync_assets,
                 erasure_sweep,
                 bi_read_copy,
@@ -394,25 +397,34 @@ def test_clustering_asset_writes_segments_that_reach_customer_segments(built):
     con.close()
 
 
-def test_lifetime_value_asset_predicts_every_customer_with_a_completed_order(built):
+def test_predictions_asset_scores_customers_and_feeds_the_prediction_audiences(built):
     result, path = built
-    events = result.asset_materializations_for_node("customer_lifetime_value")
+    events = result.asset_materializations_for_node("customer_predictions")
     assert {e.asset_key.to_user_string() for e in events} == {
         "ml/customer_predictions",
         "ml/prediction_runs",
+        "ml/propensity_runs",
     }
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    # The generator plants a churn mechanism (complaints): both models beat RFM out of time.
+    assert checks["propensity_backtest"].passed, checks["propensity_backtest"].metadata
+    assert checks["prediction_drift"].passed  # the first run has nothing to compare with
     with duckdb.connect(str(path), read_only=True) as con:
-        predicted = con.execute("select count(*) from ml.customer_predictions").fetchall()[0][0]
-        buyers = con.execute(
-            "select count(distinct o.customer_id) from marts.fct_orders as o "
-            "join marts.dim_customers as c on o.customer_id = c.customer_id and not c.is_erased "
-            "cross join intermediate.int_segments__as_of as a "
-            "where o.is_completed and o.order_date <= a.as_of_date"
-        ).fetchall()[0][0]
-        assert predicted == buyers > 0
-        (skipped, parameters), *_ = con.execute(
-            "select skipped, parameters from ml.prediction_runs"
-        ).fetchall()
+        q = lambda sql: con.execute(sql).fetchall()  # noqa: E731
+        buyers, known = q(
+            "select count(distinct o.customer_id) filter (where o.is_completed "
+            "and o.order_date <= a.as_of_date), count(distinct c.customer_id) "
+            "from marts.dim_customers as c left join marts.fct_orders as o "
+            "on o.customer_id = c.customer_id cross join intermediate.int_segments__as_of as a "
+            "where not c.is_erased and c.first_seen_at < a.as_of_end_at"
+        )[0]
+        valued, churn, purchase = q(
+            "select count(predicted_clv), count(churn_probability), "
+            "count(purchase_probability_30d) from ml.customer_predictions"
+        )[0]
+        # Lifetime value and churn for every buyer; purchase propensity for everyone known.
+        assert valued == churn == buyers > 0 and purchase == known > buyers
+        (skipped, parameters), *_ = q("select skipped, parameters from ml.prediction_runs")
         assert skipped is None and set(json.loads(parameters)) == {
             "r",
             "alpha",
@@ -422,6 +434,39 @@ def test_lifetime_value_asset_predicts_every_customer_with_a_completed_order(bui
             "q",
             "v",
         }
+        runs = {
+            model: (skipped, json.loads(backtest), json.loads(baseline), json.loads(importances))
+            for model, skipped, backtest, baseline, importances in q(
+                "select model, skipped, backtest, baseline, importances from ml.propensity_runs"
+            )
+        }
+        assert set(runs) == {"churn", "purchase"}
+        for model, (skipped, backtest, baseline, importances) in runs.items():
+            assert skipped is None and backtest["auc"] > baseline["auc"], model
+            assert set(importances) <= set(FEATURES) and importances, model
+        # The shipped prediction audiences hold exactly the customers their rules describe.
+        project = yaml.safe_load((ROOT / "dbt_project.yml").read_text())["vars"]
+        p = con.execute("select * from staging.stg_ml__customer_predictions").df()
+        expected = {
+            "churn_risk_high_value": p.customer_id[
+                (p.churn_probability >= project["churn_risk_probability"])
+                & (p.predicted_clv_percentile >= project["high_value_percentile"])
+            ],
+            "high_purchase_intent": p.customer_id[
+                p.purchase_probability_30d_percentile >= project["purchase_intent_percentile"]
+            ],
+        }
+        for audience, members in expected.items():
+            got = q(
+                "select customer_id from marts.customer_audiences "
+                f"where audience_name = '{audience}'"
+            )
+            assert {r[0] for r in got} == set(members) and len(members) > 0, audience
+            tagged = q(
+                "select count(*) from marts.customer_segments "
+                f"where segment_type = 'rule' and segment_name = '{audience}'"
+            )
+            assert tagged[0][0] == len(members)
 
 
 def test_sync_assets_deliver_consented_tags_to_every_destination(built, crm):

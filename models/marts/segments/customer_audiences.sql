@@ -1,16 +1,36 @@
 -- One row per customer and rule-based audience they belong to. The audiences are declared
 -- in this model's YAML (_audiences.yml, config.meta.audiences) and compiled to SQL by the
--- audiences_sql macro against customer_profile's documented columns. A customer in several
--- audiences has is_primary on the one with the lowest priority number.
+-- audiences_sql macro against customer_profile's documented columns and the predictions'
+-- (stg_ml__customer_predictions: lifetime value, churn and purchase propensity, null for a
+-- customer the predictions asset did not score). A customer in several audiences has
+-- is_primary on the one with the lowest priority number.
 {#- var audiences_override replaces the YAML list for one invocation (unit tests, trying rules). #}
 {%- set audiences = var('audiences_override', none) or (config.get('meta') or {}).get('audiences') %}
 {%- set columns = segmint.audience_columns() if execute else [] %}
 
 with
 
-profile as (
+customer_profile as (
 
     select * from {{ ref('customer_profile') }}
+
+),
+
+predictions as (
+
+    select * from {{ ref('stg_ml__customer_predictions') }}
+
+),
+
+profile as (
+
+    select
+        customer_profile.*,
+        {%- for column in segmint.prediction_audience_columns() %}
+            predictions.{{ column }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from customer_profile
+    left join predictions on customer_profile.customer_id = predictions.customer_id
 
 ),
 

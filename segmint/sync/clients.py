@@ -86,6 +86,17 @@ class RateLimiter:
             time.sleep(max(stats.reset_time - time.time(), 0.0) + self.MARGIN_SECONDS)
 
 
+def property_values(destination: Destination, change: Change, empty=None) -> dict:
+    """The destination's prediction properties to write with a change: the values for a
+    create or update, ``empty`` for each (cleared) when segmint takes a record off."""
+    if not destination.properties:
+        return {}
+    if change.action in ("remove", "erase"):
+        return dict.fromkeys(destination.properties, empty)
+    values = change.properties or {}
+    return {name: values.get(name, empty) for name in destination.properties}
+
+
 def merge_tags(current: str | None, desired: list[str], prefix: str) -> str:
     """Foreign tags kept as they are, then segmint's desired tags."""
     existing = [t for t in (current or "").split(SEPARATOR) if t]
@@ -274,12 +285,16 @@ class HubSpotClient:
                     c.tags,
                     self.d.tag_prefix,
                 )
+                # HubSpot takes property values as strings; "" clears one.
+                extra = property_values(self.d, c)
+                properties = {prop: value, **{k: "" if v is None else str(v)
+                                              for k, v in extra.items()}}  # fmt: skip
                 if by_email:
                     upserts.append(
-                        {"id": c.record_key, "idProperty": "email", "properties": {prop: value}}
+                        {"id": c.record_key, "idProperty": "email", "properties": properties}
                     )
                 else:
-                    updates.append({"id": c.record_key, "properties": {prop: value}})
+                    updates.append({"id": c.record_key, "properties": properties})
             base = "/crm/v3/objects/contacts/batch"
             out.update(self._write(f"{base}/update", updates, [u["id"] for u in updates]))
             out.update(self._write(f"{base}/upsert", upserts, [u["id"] for u in upserts]))
@@ -321,9 +336,8 @@ class SalesforceClient:
                 deletes.append(c.record_key)
                 continue
             value = merge_tags(record.get(field_name), c.tags, self.d.tag_prefix)
-            records.append(
-                {"attributes": {"type": "Contact"}, "id": c.record_key, field_name: value or None}
-            )
+            record = {"attributes": {"type": "Contact"}, "id": c.record_key}
+            records.append({**record, field_name: value or None, **property_values(self.d, c)})
         for path, method, kwargs, keys in (
             (self.base, "PATCH", {"json": {"allOrNone": False, "records": records}},
              [r["id"] for r in records]),
@@ -445,11 +459,14 @@ class FileClient:
                 writer = csv.writer(fh)
                 if new:
                     writer.writerow(
-                        ["record_key", "customer_id", "action", "tags", "add", "remove"]
-                    )
+                        ["record_key", "customer_id", "action", "tags", "add", "remove",
+                         "properties"]
+                    )  # fmt: skip
                 for c in changes:
+                    properties = json.dumps(c.properties, sort_keys=True) if c.properties else ""
                     writer.writerow([c.record_key, c.customer_id, c.action, SEPARATOR.join(c.tags),
-                                     SEPARATOR.join(c.add), SEPARATOR.join(c.remove)])  # fmt: skip
+                                     SEPARATOR.join(c.add), SEPARATOR.join(c.remove),
+                                     properties])  # fmt: skip
         return [Outcome(c.record_key, True) for c in changes]
 
 

@@ -7,6 +7,7 @@ settings and resolves URLs and secrets from the environment (never from the file
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -57,6 +58,9 @@ class Destination(BaseModel):
     delete_erased: bool = True
     # A Retry-After longer than this is cut to it: a rate-limited sync waits, it never hangs.
     max_retry_after_seconds: float = Field(60, gt=0)
+    # CRM property (or Salesforce field) name -> prediction column, sent with the tags. dbt
+    # checks the columns against the predictions model when it builds crm_segment_tags.
+    properties: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _limits(self) -> Destination:
@@ -73,6 +77,11 @@ class Destination(BaseModel):
             raise ValueError("salesforce contacts are only updated: set create_missing: false")
         if self.type in ("hubspot", "salesforce", "webhook") and not self.url_env:
             raise ValueError(f"a {self.type} destination needs url_env")
+        for name in self.properties:
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+                raise ValueError(f"property name {name!r} must be letters, digits and _")
+            if name in (self.hubspot_property, self.salesforce_field, "email"):
+                raise ValueError(f"property name {name!r} is the tags' or the key's own")
         return self
 
     @property

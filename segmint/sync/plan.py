@@ -6,12 +6,15 @@
   every segmint tag is taken off;
 - erase: the same for a customer erased since; with ``delete_erased`` the contact is deleted.
 
-Only changes are sent. The guardrail aborts a plan that would update or remove more than
-``max_change_share`` of the records already synced, unless forced; erasures never count.
+Only changes are sent. The guardrail aborts a plan that would change the tags of (or
+remove) more than ``max_change_share`` of the records already synced, unless forced;
+erasures never count, nor do updates of a destination's prediction properties alone (scores
+move a little every day; a mass change of tags is what the guardrail is for).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -30,9 +33,15 @@ class Change:
     remove: list[str] = field(default_factory=list)
     tag_hash: str | None = None
     crm_record_id: str | None = None
+    # The destination's prediction properties after the change (None: it declares none).
+    properties: dict | None = None
+
+    @property
+    def changes_tags(self) -> bool:
+        return self.action != "update" or bool(self.add or self.remove)
 
     def as_payload(self) -> dict:
-        return {
+        payload = {
             "record_key": self.record_key,
             "key_type": self.key_type,
             "customer_id": self.customer_id,
@@ -41,6 +50,9 @@ class Change:
             "add": self.add,
             "remove": self.remove,
         }
+        if self.properties is not None:
+            payload["properties"] = self.properties
+        return payload
 
 
 @dataclass
@@ -55,7 +67,7 @@ class Plan:
 
     @property
     def changed_synced_records(self) -> int:
-        return sum(1 for c in self.changes if c.action in ("update", "remove"))
+        return sum(1 for c in self.changes if c.action in ("update", "remove") and c.changes_tags)
 
     @property
     def change_share(self) -> float:
@@ -95,11 +107,18 @@ def _split(tags) -> list[str]:
     return [t for t in (tags or "").split(SEPARATOR) if t]
 
 
+def _properties(text) -> dict | None:
+    return json.loads(text) if isinstance(text, str) and text else None
+
+
 def build_plan(
     destination: str, desired: pd.DataFrame, state: pd.DataFrame, erased: set[str]
 ) -> Plan:
     """desired: crm_segment_tags rows; state: synced_records rows, both of one destination."""
-    cols = ["record_key", "customer_id", "key_type", "tags", "tag_hash", "crm_record_id"]
+    cols = ["record_key", "customer_id", "key_type", "tags", "tag_hash", "crm_record_id",
+            "properties"]  # fmt: skip
+    if "properties" not in desired:
+        desired = desired.assign(properties=None)
     joined = desired[cols].merge(
         state[["record_key", "customer_id", "key_type", "tags", "tag_hash"]],
         on="record_key", how="outer", suffixes=("", "_synced"), indicator=True,
@@ -111,7 +130,8 @@ def build_plan(
             tags = _split(row.tags)
             changes.append(Change(row.record_key, row.customer_id, "create", row.key_type, tags,
                                   add=tags, tag_hash=row.tag_hash,
-                                  crm_record_id=row.crm_record_id))  # fmt: skip
+                                  crm_record_id=row.crm_record_id,
+                                  properties=_properties(row.properties)))  # fmt: skip
         elif row.presence == "right_only":
             was = _split(row.tags_synced)
             action = "erase" if row.customer_id_synced in erased else "remove"
@@ -122,5 +142,6 @@ def build_plan(
             changes.append(Change(row.record_key, row.customer_id, "update", row.key_type, tags,
                                   add=sorted(set(tags) - set(was)),
                                   remove=sorted(set(was) - set(tags)), tag_hash=row.tag_hash,
-                                  crm_record_id=row.crm_record_id))  # fmt: skip
+                                  crm_record_id=row.crm_record_id,
+                                  properties=_properties(row.properties)))  # fmt: skip
     return Plan(destination, changes, len(state), len(desired))

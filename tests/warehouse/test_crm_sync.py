@@ -272,6 +272,49 @@ def test_the_guardrail_stops_a_large_change_unless_forced(con, crm):
     assert statuses == ["ok", "aborted", "dry_run", "ok"]
 
 
+def test_prediction_properties_refresh_without_tripping_the_guardrail_and_clear_on_removal(
+    con, crm
+):
+    """Scores move every day: an update of the properties alone is sent, never counted as
+    a mass change; a record segmint takes off loses its properties with its tags."""
+    d = destination("hubspot", max_change_share=0.2, delete_erased=False)
+    assert d.properties == {"segmint_churn_probability": "churn_probability",
+                            "segmint_predicted_clv": "predicted_clv"}  # fmt: skip
+    sync_destination(con, d)
+    rows = con.execute("select record_key, key_type from activation.crm_segment_tags "
+                       "where destination = 'hubspot'").fetchall()  # fmt: skip
+    con.execute(
+        "update activation.crm_segment_tags set properties = "
+        '\'{"segmint_churn_probability":0.87,"segmint_predicted_clv":123.45}\', '
+        "tag_hash = tag_hash || 'p' where destination = 'hubspot'"
+    )
+    report = sync_destination(con, d)  # every record changes, the guardrail holds its fire
+    assert report.status == "ok" and report.plan.count("update") == len(rows)
+    assert report.plan.change_share == 0 and report.plan.tags_added == 0
+
+    def contact(key, key_type):
+        for c in httpx.get(f"{crm.url}/_emulator/contacts?crm=hubspot").json():
+            if (
+                (c["id"] == key)
+                if key_type == "crm_id"
+                else ((c["properties"].get("email") or "").lower() == key.lower())
+            ):
+                return c["properties"]
+        raise AssertionError(key)
+
+    for key, key_type in rows:
+        props = contact(key, key_type)
+        assert props["segmint_churn_probability"] == "0.87"
+        assert props["segmint_predicted_clv"] == "123.45"
+    gone, gone_type = rows[0]
+    con.execute("delete from activation.crm_segment_tags where record_key = ?", [gone])
+    report = sync_destination(con, d)
+    assert report.plan.count("remove") == 1
+    props = contact(gone, gone_type)
+    assert props["segmint_churn_probability"] == "" and props["segmint_predicted_clv"] == ""
+    assert not {t for t in (props.get("segmint_segments") or "").split(";") if t.startswith(PREFIX)}
+
+
 def test_the_api_rate_limit_is_honoured(con, crm):
     crm.state.requests_per_second = 4
     report = sync_destination(con, destination("salesforce", requests_per_second=8, batch_size=20))

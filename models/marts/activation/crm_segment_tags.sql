@@ -35,6 +35,18 @@
             {{ exceptions.raise_compiler_error(where ~ ": unknown segment type '" ~ t ~ "'") }}
         {%- endif %}
     {%- endfor %}
+    {%- set properties = d.get('properties') or {} %}
+    {%- if properties is not mapping %}
+        {{ exceptions.raise_compiler_error(where ~ ": properties must map CRM property names to prediction columns") }}
+    {%- endif %}
+    {%- for name, column in properties.items() %}
+        {%- if not modules.re.fullmatch('[A-Za-z][A-Za-z0-9_]*', name) %}
+            {{ exceptions.raise_compiler_error(where ~ ": property name '" ~ name ~ "' must be letters, digits and _") }}
+        {%- endif %}
+        {%- if column not in segmint.prediction_audience_columns() %}
+            {{ exceptions.raise_compiler_error(where ~ ": property " ~ name ~ ": '" ~ column ~ "' is not a prediction column (" ~ segmint.prediction_audience_columns() | join(', ') ~ ")") }}
+        {%- endif %}
+    {%- endfor %}
 {%- endfor %}
 
 with
@@ -87,6 +99,12 @@ consent_events as (
 orders as (
 
     select * from {{ ref('stg_shop__orders') }}
+
+),
+
+predictions as (
+
+    select * from {{ ref('stg_ml__customer_predictions') }}
 
 ),
 
@@ -289,6 +307,36 @@ tags as (
 
 ),
 
+properties as (
+
+    -- Per destination that declares `properties`: the chosen prediction columns as a JSON
+    -- object (names sorted, values rounded to 2 decimals, null when not scored).
+    select
+        keyed.destination,
+        keyed.customer_id,
+        {%- set with_properties = [] %}
+        {%- for d in destinations if d.get('properties') %}{% do with_properties.append(d) %}{% endfor %}
+        {%- if with_properties | length == 0 %}
+        cast(null as varchar)
+        {%- else %}
+        case keyed.destination
+            {%- for d in with_properties %}
+                {%- set pairs = d.properties.items() | list | sort %}
+                when '{{ d.name }}' then '{'
+                    {%- for name, column in pairs %}
+                        || '{{ '"' ~ name ~ '":' }}'
+                        || coalesce(cast(round(predictions.{{ column }}, 2) as varchar), 'null')
+                        {%- if not loop.last %} || ','{% endif %}
+                    {%- endfor %}
+                    || '}'
+            {%- endfor %}
+        end
+        {%- endif %} as properties
+    from keyed
+    left join predictions on keyed.customer_id = predictions.customer_id
+
+),
+
 final as (
 
     select
@@ -302,12 +350,18 @@ final as (
         keyed.consent_purpose,
         tags.tags,
         tags.tag_count,
-        {{ dbt.hash('tags.tags') }} as tag_hash
+        properties.properties,
+        -- Destinations without properties keep the hash of the tags alone.
+        {{ dbt.hash("tags.tags || coalesce('|' || properties.properties, '')") }} as tag_hash
     from keyed
     inner join tags
         on
             keyed.destination = tags.destination
             and keyed.customer_id = tags.customer_id
+    inner join properties
+        on
+            keyed.destination = properties.destination
+            and keyed.customer_id = properties.customer_id
 
 )
 

@@ -14,8 +14,7 @@ Conventions of the literature, kept here:
 - ``T`` is the time from the first purchase to the end of calibration;
 - the spend model uses the mean value of the repeat purchases of customers with at least one.
 
-Not yet wired into the pipeline (issue 20): this module is the fitted model and its
-predictions; the asset, tables and audiences come next.
+The pipeline's predictions asset (segmint/predictions.py) fits and scores these per run.
 """
 
 from __future__ import annotations
@@ -81,6 +80,14 @@ class BgNbd:
             (self.alpha + T) / (self.alpha + tx)
         ) ** (self.r + x)
         return np.where(x > 0, 1.0 / (1.0 + ratio), 1.0)
+
+    def expected_repeat_purchases(self, t) -> np.ndarray:
+        """Expected repeat purchases of a new customer in their first ``t`` weeks,
+        unconditionally: FHL (2005), equation (9)."""
+        t = np.asarray(t, dtype=float)
+        r, alpha, a, b = self.r, self.alpha, self.a, self.b
+        body = 1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, t / (alpha + t))
+        return (a + b - 1) / (a - 1) * body
 
     def expected_purchases(self, t, x, tx, T) -> np.ndarray:
         """Expected purchases in the next ``t`` weeks given x, t_x, T: FHL (2005), eq. (10)."""
@@ -192,3 +199,25 @@ def customer_lifetime_value(
         value += (cumulative - previous) * spend / (1 + monthly_discount_rate) ** month
         previous = cumulative
     return pd.Series(value, index=summary.index, name="predicted_clv")
+
+
+def tracking(orders: pd.DataFrame, as_of: pd.Timestamp, bg: BgNbd) -> pd.DataFrame:
+    """Cumulative repeat purchase days by week since the first customer's first purchase:
+    actual against the model's expectation for customers of the same first-purchase days
+    (the tracking plot of FHL 2005, figure 2). Columns week, actual, expected."""
+    as_of = pd.Timestamp(as_of).normalize()
+    days = pd.to_datetime(orders["ordered_at"]).dt.normalize()
+    daily = pd.DataFrame({"customer_id": orders["customer_id"], "day": days})
+    daily = daily[daily["day"] <= as_of].drop_duplicates()
+    first = daily.groupby("customer_id")["day"].transform("min")
+    repeat_days = daily.loc[daily["day"] > first, "day"].to_numpy()
+    cohorts = daily.groupby("customer_id")["day"].min().value_counts()
+    start = cohorts.index.min()
+    weeks = np.arange(1, int(np.ceil(((as_of - start).days + 1) / DAYS_PER_WEEK)) + 1)
+    ends = start + pd.to_timedelta(weeks * DAYS_PER_WEEK, unit="D")
+    ends = ends.where(ends <= as_of + pd.Timedelta(days=1), as_of + pd.Timedelta(days=1))
+    age = (ends.to_numpy()[:, None] - cohorts.index.to_numpy()[None, :]) / np.timedelta64(1, "D")
+    expected = bg.expected_repeat_purchases(np.clip(age, 0, None) / DAYS_PER_WEEK)
+    actual = np.searchsorted(np.sort(repeat_days), ends.to_numpy(), side="left")
+    return pd.DataFrame({"week": weeks, "actual": actual.astype(float),
+                         "expected": expected @ cohorts.to_numpy(float)})  # fmt: skip

@@ -135,6 +135,8 @@ class PredictionReport:
     propensity: dict[str, ModelResult] = field(default_factory=dict)
     # Per model: the population stability index of its scores against the previous run's.
     drift: dict[str, float | None] = field(default_factory=dict)
+    # PNG plots by name (ml/prediction_plots.py): calibration, lift, tracking.
+    plots: dict[str, bytes] = field(default_factory=dict)
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -159,7 +161,15 @@ def _lifetime_value(orders, as_of, report: PredictionReport, horizon_months: int
     """The lifetime value columns per customer, and the likelihoods (or the skip reason)."""
     import pandas as pd
 
-    from ml.clv import ClvError, customer_lifetime_value, fit_bgnbd, fit_gamma_gamma, summarize
+    from ml.clv import (
+        ClvError,
+        customer_lifetime_value,
+        fit_bgnbd,
+        fit_gamma_gamma,
+        summarize,
+        tracking,
+    )
+    from ml.prediction_plots import tracking as tracking_plot
 
     try:
         if orders.empty:
@@ -173,6 +183,7 @@ def _lifetime_value(orders, as_of, report: PredictionReport, horizon_months: int
         return pd.DataFrame(), None, None
     report.parameters = {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b,
                          "p": gg.p, "q": gg.q, "v": gg.v}  # fmt: skip
+    report.plots["tracking"] = tracking_plot(tracking(orders, pd.Timestamp(as_of), bg))
     x, tx, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     value = summary["monetary_value"].to_numpy(float)
     frame = pd.DataFrame(
@@ -259,6 +270,12 @@ def run_predictions(
     if len(frame):
         frame.index.name = "customer_id"
         frame = frame.reset_index().assign(model_version=run_id, scored_at=now)
+    deciles = {m: r.deciles for m, r in report.propensity.items() if r.deciles}
+    if deciles:
+        from ml import prediction_plots
+
+        report.plots["calibration"] = prediction_plots.calibration(deciles)
+        report.plots["lift"] = prediction_plots.lift(deciles)
     previous = _previous_histograms(con)
     runs = []
     for model, result in report.propensity.items():

@@ -299,6 +299,13 @@ def customer_predictions(context: dg.AssetExecutionContext, config: PredictionCo
             metadata[f"{model}_auc"] = round(result.backtest["auc"], 4)
             metadata[f"{model}_baseline_auc"] = round(result.baseline["auc"], 4)
             metadata[f"{model}_scored"] = len(result.scores)
+    folder = warehouse.duckdb.parent / "ml" / report.run_id
+    for name, png in report.plots.items():
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        path.write_bytes(png)
+        metadata[f"plot_{name}"] = dg.MetadataValue.md(_image(path))
+        metadata[f"plot_{name}_file"] = dg.MetadataValue.path(str(path))
     for table in PREDICTION_TABLES:
         yield dg.MaterializeResult(asset_key=["ml", table], metadata=metadata)
     yield _backtest_check(report, config.min_backtest_auc)

@@ -73,3 +73,49 @@ def test_too_few_repeat_buyers_is_a_clear_error():
                   ("b", "2026-01-05", 3.0)])  # fmt: skip
     with pytest.raises(ClvError, match="at least 10 customers with a repeat purchase"):
         fit_gamma_gamma(summarize(few, AS_OF))
+
+
+def test_unconditional_expectation_matches_a_simulated_bg_nbd_population():
+    """E[X(t)] (FHL 2005, eq. 9) against customers drawn from the model itself: each has a
+    purchase rate from Gamma(r, alpha) and a drop-out chance after every purchase from
+    Beta(a, b)."""
+    from ml.clv import BgNbd
+
+    bg = BgNbd(r=0.243, alpha=4.414, a=0.793, b=2.426, log_likelihood=0.0, customers=0)
+    rng = np.random.default_rng(0)
+    n, t = 40_000, 39.0
+    rate = rng.gamma(bg.r, 1 / bg.alpha, n)
+    drop = rng.beta(bg.a, bg.b, n)
+    counts = np.zeros(n)
+    clock = np.zeros(n)
+    alive = np.ones(n, bool)
+    while alive.any():
+        clock[alive] += rng.exponential(1 / np.maximum(rate[alive], 1e-12))
+        bought = alive & (clock <= t)
+        counts[bought] += 1
+        alive = bought & (rng.random(n) >= drop)
+    assert bg.expected_repeat_purchases(t) == pytest.approx(counts.mean(), rel=0.04)
+    assert bg.expected_repeat_purchases(0.0) == pytest.approx(0.0)
+
+
+def test_tracking_counts_repeat_purchase_days_by_week():
+    from ml.clv import BgNbd, tracking
+
+    frame = orders([
+        ("a", "2026-01-01", 1.0), ("a", "2026-01-01 20:00", 1.0),  # one day: no repeat
+        ("a", "2026-01-05", 1.0), ("a", "2026-01-20", 1.0),
+        ("b", "2026-01-08", 1.0), ("b", "2026-01-09", 1.0),
+        ("b", "2026-02-20", 1.0),  # after the end
+    ])  # fmt: skip
+    bg = BgNbd(r=0.5, alpha=5.0, a=0.8, b=2.5, log_likelihood=0.0, customers=2)
+    t = tracking(frame, pd.Timestamp("2026-01-31"), bg)
+    assert list(t.week) == [1, 2, 3, 4, 5]
+    assert list(t.actual) == [1, 2, 3, 3, 3]  # weeks end 01-08, 01-15, 01-22, 01-29, 02-01
+    # a from day 0, b from day 7; the last week ends with the calibration (31 days).
+    expected = [
+        bg.expected_repeat_purchases(7 / 7) + 0,
+        bg.expected_repeat_purchases(14 / 7) + bg.expected_repeat_purchases(7 / 7),
+    ]
+    assert t.expected.iloc[:2].tolist() == pytest.approx(expected)
+    last = bg.expected_repeat_purchases(31 / 7) + bg.expected_repeat_purchases(24 / 7)
+    assert t.expected.iloc[-1] == pytest.approx(last)

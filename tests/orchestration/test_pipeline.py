@@ -407,6 +407,10 @@ def test_predictions_asset_scores_customers_and_feeds_the_prediction_audiences(b
         "ml/prediction_runs",
         "ml/propensity_runs",
     }
+    metadata = next(e.metadata for e in events if e.asset_key.path[-1] == "customer_predictions")
+    for plot in ("calibration", "lift", "tracking"):
+        assert metadata[f"plot_{plot}"].value.startswith(f"![{plot}](data:image/png;base64,")
+        assert os.path.getsize(metadata[f"plot_{plot}_file"].value) > 1000
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     # The generator plants a churn mechanism (complaints): both models beat RFM out of time.
     assert checks["propensity_backtest"].passed, checks["propensity_backtest"].metadata

@@ -129,6 +129,12 @@ def test_orders_only_public_cdnow_runs_green(tmp_path, monkeypatch):
     print(f"CDNOW holdout: {actual.sum():.0f} actual, {predicted.sum():.0f} predicted repeat "
           f"purchase days in weeks 40-78; mean absolute error {mae:.3f} per customer")  # fmt: skip
     assert 0.8 < predicted.sum() / actual.sum() < 1.2
+    # The tracking plot's curve (FHL 2005, figure 2): cumulative repeat purchase days by week,
+    # expected from the calibration fit, against actual, through the holdout to week 78.
+    track = clv.tracking(orders, pd.Timestamp("1998-06-30"), bg).set_index("week")
+    assert len(track) == 78 and track.actual.is_monotonic_increasing
+    for week in (39, 78):
+        assert abs(track.expected[week] / track.actual[week] - 1) < 0.05, track.loc[week]
     # The pipeline's own lifetime value step (as of the last order date): every customer.
     runs = _q(warehouse, "select customers, repeat_buyers, skipped from ml.prediction_runs")
     assert runs == [(2357, runs[0][1], None)] and runs[0][1] > 900

@@ -13,8 +13,8 @@
         {%- if audience is not mapping -%}
             {{ exceptions.raise_compiler_error(where ~ ": an audience must be a mapping") }}
         {%- endif -%}
-        {%- for key in audience.keys() if key not in ['name', 'description', 'priority', 'condition'] -%}
-            {{ exceptions.raise_compiler_error(where ~ ": unknown key '" ~ key ~ "' (expected name, description, priority, condition)") }}
+        {%- for key in audience.keys() if key not in ['name', 'description', 'priority', 'condition', 'experiment'] -%}
+            {{ exceptions.raise_compiler_error(where ~ ": unknown key '" ~ key ~ "' (expected name, description, priority, condition, experiment)") }}
         {%- endfor -%}
         {%- set name = audience.get('name') -%}
         {%- if name is not string or not modules.re.match('^[a-z][a-z0-9_]{0,62}$', name) -%}

@@ -142,7 +142,8 @@ def fit_bgnbd(summary: pd.DataFrame) -> BgNbd:
     x, tx, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     result = _minimize(_bgnbd_nll, 4, (x, tx, T))
     r, alpha, a, b = np.exp(result.x)
-    return BgNbd(float(r), float(alpha), float(a), float(b), -float(result.fun), len(summary))
+    log_likelihood = -_bgnbd_nll(result.x, x, tx, T)
+    return BgNbd(float(r), float(alpha), float(a), float(b), log_likelihood, len(summary))
 
 
 def _gg_nll(log_params, x, m) -> float:
@@ -165,16 +166,35 @@ def fit_gamma_gamma(summary: pd.DataFrame) -> GammaGamma:
     x, m = repeat["frequency"].to_numpy(float), repeat["monetary_value"].to_numpy(float)
     result = _minimize(_gg_nll, 3, (x, m))
     p, q, v = np.exp(result.x)
-    return GammaGamma(float(p), float(q), float(v), -float(result.fun), len(repeat))
+    return GammaGamma(float(p), float(q), float(v), -_gg_nll(result.x, x, m), len(repeat))
+
+
+# Log-parameters stay within e^-12 .. e^12. Some data put the likelihood's maximum at
+# infinity (the BG/NBD drop-out Beta with a and b growing along a ridge: every customer the
+# same drop-out chance); the bound stops the search there, where the predictions have long
+# converged. Nelder-Mead only refines, for a bounded number of iterations.
+LOG_BOUND = 12.0
+REFINE_ITERATIONS = 500
 
 
 def _minimize(nll, n: int, args):
-    """Nelder-Mead on log parameters (all are positive), polished by L-BFGS-B."""
-    start = np.zeros(n)
-    coarse = minimize(nll, start, args=args, method="Nelder-Mead",
-                      options={"maxiter": 20000, "xatol": 1e-10, "fatol": 1e-10})  # fmt: skip
-    fine = minimize(nll, coarse.x, args=args, method="L-BFGS-B")
-    best = fine if fine.fun <= coarse.fun else coarse
+    """Bounded L-BFGS-B on log parameters (all are positive), refined by Nelder-Mead and
+    polished by L-BFGS-B again; the best point wins. The mean negative log-likelihood per
+    customer is minimized, so that tolerances mean the same at any number of customers."""
+    rows = len(args[0])
+
+    def mean_nll(params, *data):
+        value = nll(np.clip(params, -LOG_BOUND, LOG_BOUND), *data) / rows
+        return value if np.isfinite(value) else 1e12
+
+    bounds = [(-LOG_BOUND, LOG_BOUND)] * n
+    first = minimize(mean_nll, np.zeros(n), args=args, method="L-BFGS-B", bounds=bounds)
+    refined = minimize(mean_nll, first.x, args=args, method="Nelder-Mead",
+                       options={"maxiter": REFINE_ITERATIONS, "xatol": 1e-10,
+                                "fatol": 1e-13})  # fmt: skip
+    refined.x = np.clip(refined.x, -LOG_BOUND, LOG_BOUND)
+    fine = minimize(mean_nll, refined.x, args=args, method="L-BFGS-B", bounds=bounds)
+    best = min((first, refined, fine), key=lambda r: r.fun)
     if not np.all(np.isfinite(best.x)):
         raise ClvError("the fit did not converge")
     return best

@@ -110,6 +110,9 @@ class PropensityConfig:
     # Training stacks this many cut-offs, one window apart (the latest complete window and
     # the ones before it): more rows and more than one season of behaviour.
     training_snapshots: int = 4
+    # Training rows beyond this are sampled down (at random, reproducibly): 50,000 rows give
+    # the model all it can use, and the fit stays seconds at any scale.
+    max_training_rows: int = 50_000
     # Fewer positives or negatives than this in a training window: the model is skipped.
     min_class_count: int = 20
     importance_sample: int = 5000

@@ -273,6 +273,10 @@ def fit(activity: Activity, model: str, cutoff: pd.Timestamp, config: Propensity
         frames.append(frame)
         labels.append(y)
     frame, y = pd.concat(frames), np.concatenate(labels)
+    if len(y) > config.max_training_rows:
+        rng = np.random.default_rng(config.random_state)
+        keep = np.sort(rng.choice(len(y), config.max_training_rows, replace=False))
+        frame, y = frame.iloc[keep], y[keep]
     columns = [c for c in frame.columns if frame[c].nunique(dropna=True) > 1]
     if not columns:
         raise PropensityError(f"{model}: no feature varies among customers at {cutoff:%Y-%m-%d}")
@@ -374,5 +378,6 @@ def _parameters(config: PropensityConfig, model: str) -> dict:
         "l2_regularization": config.l2_regularization,
         "calibration_folds": config.calibration_folds,
         "training_snapshots": config.training_snapshots,
+        "max_training_rows": config.max_training_rows,
         "random_state": config.random_state,
     }

@@ -162,6 +162,9 @@ class PredictionConfig(dg.Config):
     training_snapshots: int = Field(
         PROPENSITY.training_snapshots, description="cut-offs stacked for training"
     )
+    max_training_rows: int = Field(
+        PROPENSITY.max_training_rows, description="training rows sampled down to this"
+    )
     max_iter: int = Field(PROPENSITY.max_iter, description="boosting iterations")
     learning_rate: float = Field(PROPENSITY.learning_rate, description="boosting learning rate")
     min_class_count: int = Field(
@@ -181,6 +184,7 @@ class PredictionConfig(dg.Config):
             churn_days=self.churn_days,
             purchase_days=self.purchase_days,
             training_snapshots=self.training_snapshots,
+            max_training_rows=self.max_training_rows,
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
             min_class_count=self.min_class_count,

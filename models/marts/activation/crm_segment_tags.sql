@@ -5,6 +5,8 @@
 -- address whose own latest event for the purpose is a grant. The key is the newest such
 -- contact in the destination's own CRM, else (for destinations that create contacts) the
 -- first such email of the customer's own (not shared) emails.
+-- Holdout members of an experiment's audience do not get its tag; members of the global
+-- holdout get no tag at all, and so are not sent (experiment_assignments).
 -- Destinations are declared in this model's YAML (_destinations.yml, config.meta.destinations),
 -- the same file the sync reads; var crm_destinations_override replaces the list (tests).
 {%- set declared = (config.get('meta') or {}).get('destinations') %}
@@ -58,9 +60,48 @@ customers as (
 
 ),
 
-segments as (
+all_segments as (
 
     select * from {{ ref('customer_segments') }}
+
+),
+
+held_out as (
+
+    -- Experiments (docs/experiments.md): holdout members of an audience under test, and
+    -- everyone in the global holdout (no audience), are never activated.
+    select
+        customer_id,
+        audience_name
+    from {{ ref('experiment_assignments') }}
+    where arm = 'holdout'
+
+),
+
+held_out_memberships as (
+
+    select distinct all_segments.membership_id
+    from all_segments
+    inner join held_out
+        on
+            all_segments.customer_id = held_out.customer_id
+            and (
+                held_out.audience_name is null
+                or (
+                    all_segments.segment_type = 'rule'
+                    and all_segments.segment_name = held_out.audience_name
+                )
+            )
+
+),
+
+segments as (
+
+    select all_segments.*
+    from all_segments
+    left join held_out_memberships
+        on all_segments.membership_id = held_out_memberships.membership_id
+    where held_out_memberships.membership_id is null
 
 ),
 

@@ -74,8 +74,8 @@ class Planted:
 
 
 def plant(con: duckdb.DuckDBPyConnection, planted: Planted) -> None:
-    """Replace marts.experiment_assignments, marts.fct_orders and the as-of table with the
-    planted experiments (every other relation is left alone)."""
+    """Replace marts.experiment_assignments, marts.fct_orders, marts.dim_customers and the
+    as-of table with the planted experiments (every other relation is left alone)."""
     import numpy as np
     import pandas as pd
 
@@ -117,6 +117,8 @@ def plant(con: duckdb.DuckDBPyConnection, planted: Planted) -> None:
     con.register("_orders", o)
     con.execute("insert into marts.experiment_assignments by name select * from _assignments")
     con.execute("insert into marts.fct_orders by name select * from _orders")
+    con.execute("create or replace table marts.dim_customers as select distinct customer_id, "
+                "false as is_erased from marts.experiment_assignments")  # fmt: skip
     con.execute(
         "create or replace table intermediate.int_segments__as_of as "
         "select cast(? as date) as as_of_date, cast(? as timestamp) as as_of_end_at",

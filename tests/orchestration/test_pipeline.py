@@ -499,6 +499,17 @@ def test_sync_assets_deliver_consented_tags_to_every_destination(built, crm):
     tagged = [c for c in crm.state.hubspot.values()
               if "segmint_" in (c["properties"].get("segmint_segments") or "")]  # fmt: skip
     assert len(tagged) == desired["hubspot"]
+    # Experiments: no holdout member of an audience under test carries its tag anywhere
+    # (the shipped churn_risk_high_value holds a tenth out).
+    with duckdb.connect(str(path), read_only=True) as con:
+        held = con.execute(
+            "select t.destination, t.customer_id from activation.crm_segment_tags as t "
+            "inner join marts.experiment_assignments as a on t.customer_id = a.customer_id "
+            "and a.arm = 'holdout' and t.tags like '%segmint_rule_' || a.audience_name || '%'"
+        ).fetchall()
+        arms = dict(con.execute("select arm, count(*) from marts.experiment_assignments "
+                                "group by arm").fetchall())  # fmt: skip
+    assert held == [] and arms.get("treatment", 0) > 0
     # The HubSpot destination sends two prediction columns as contact properties: every
     # tagged contact holds the customer's scores as crm_segment_tags rendered them.
     with duckdb.connect(str(path), read_only=True) as con:

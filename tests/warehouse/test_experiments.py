@@ -4,18 +4,23 @@ the intervals' coverage on planted effects, in small form (bench/experiments.py 
 size)."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
 from segmint.config import DEV_PII_SALT
 from segmint.experiments import Planted, arm, assignment_fraction, plant
 from segmint.privacy import store_salt
-from tests.warehouse.helpers import dbt, frame
+from tests.warehouse.helpers import DBT, ROOT, dbt, frame
 
 BUYERS = {"column": "frequency", "op": ">=", "value": 1}
 
@@ -145,6 +150,13 @@ def test_uplift_and_intervals_match_a_hand_computed_example(tmp_path):
                             "'completed' as order_status",
                             [f"{customer}{day}", customer, planted.entry, amount,
                              planted.entry + timedelta(days=day)])  # fmt: skip
+        con.execute("insert into marts.dim_customers select distinct customer_id, false "
+                    "from marts.experiment_assignments")  # fmt: skip
+        # An erased member drops out of both arms, with whatever they bought.
+        con.execute("insert into marts.experiment_assignments by name select 'x:gone' as "
+                    "assignment_id, ? as experiment_id, 'treatment' as arm, 'gone' as "
+                    "customer_id, ? as entry_date", [experiment, planted.entry])  # fmt: skip
+        con.execute("insert into marts.dim_customers values ('gone', true)")
     result = dbt(warehouse, tmp_path / "target", "build", "--select", "fx_rates",
                  "experiment_results", "--exclude", "test_type:unit", "--vars",
                  json.dumps({"audiences_override": planted.audiences_override()}))  # fmt: skip
@@ -170,6 +182,25 @@ def test_uplift_and_intervals_match_a_hand_computed_example(tmp_path):
     need = (1.959964 * np.sqrt(2 * 0.26 * 0.74) + 0.841621 * np.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
             ) ** 2 / 0.02**2  # fmt: skip
     assert r.required_holdout_members == int(np.ceil(need)) and not r.is_readable
+
+    # The same uplift through the semantic layer, as a BI tool or `mf query` gets it.
+    env = {**os.environ, "SEGMINT_DUCKDB_PATH": str(warehouse), "SEGMINT_DBT_TARGET": "ci"}
+    parse = subprocess.run([DBT, "parse", "--quiet", "--target-path", str(tmp_path / "mf")],
+                           cwd=ROOT, env=env, capture_output=True, text=True)  # fmt: skip
+    assert parse.returncode == 0, parse.stdout[-2000:]
+    shutil.copyfile(tmp_path / "mf" / "semantic_manifest.json",
+                    ROOT / "target" / "semantic_manifest.json")  # fmt: skip
+    out = tmp_path / "uplift.csv"
+    query = subprocess.run(
+        [str(Path(sys.executable).parent / "mf"), "query", "--quiet", "--csv", str(out),
+         "--metrics", "experiment_conversion_uplift,experiment_treatment_conversion_rate",
+         "--group-by", "experiment_window__experiment_id"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert query.returncode == 0, query.stdout[-2000:] + query.stderr[-2000:]
+    got = pd.read_csv(out).iloc[0]
+    assert got.experiment_conversion_uplift == pytest.approx(0.25)
+    assert got.experiment_treatment_conversion_rate == pytest.approx(0.5)
 
 
 def test_intervals_cover_a_planted_effect_and_rarely_flag_none(tmp_path):

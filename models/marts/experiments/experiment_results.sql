@@ -23,9 +23,19 @@ as_of as (
 
 ),
 
+customers as (
+
+    select * from {{ ref('dim_customers') }}
+    where not is_erased
+
+),
+
 assignments as (
 
-    select * from {{ ref('experiment_assignments') }}
+    -- Current customers only: ids merged away and erased customers drop out of both arms.
+    select assignments.*
+    from {{ ref('experiment_assignments') }} as assignments
+    inner join customers on assignments.customer_id = customers.customer_id
 
 ),
 

@@ -64,6 +64,8 @@ EXPECTED_ASSETS = {
     "intermediate/int_segments__as_of": "intermediate",
     "intermediate/int_segments__customer_orders": "intermediate",
     "marts/customer_audiences": "marts",
+    "marts/experiment_assignments": "marts",
+    "marts/experiment_results": "marts",
     "marts/customer_behavior": "marts",
     "marts/customer_category_affinity": "marts",
     "marts/customer_profile": "marts",

@@ -50,6 +50,17 @@
         {%- endif %}
     {%- endfor %}
 {%- endfor %}
+{#- Per destination with properties: a JSON object of its prediction columns, names sorted. #}
+{%- set properties_sql = [] %}
+{%- for d in destinations if d.get('properties') %}
+    {%- set parts = [] %}
+    {%- for name, column in d.properties.items() | list | sort %}
+        {%- set value = "coalesce(cast(round(predictions." ~ column ~ ", 2) as varchar), 'null')" %}
+        {%- do parts.append("'\"" ~ name ~ "\":' || " ~ value) %}
+    {%- endfor %}
+    {%- set json = "'{' || " ~ parts | join(" || ',' || ") ~ " || '}'" %}
+    {%- do properties_sql.append("when '" ~ d.name ~ "' then " ~ json) %}
+{%- endfor %}
 
 with
 
@@ -355,23 +366,10 @@ properties as (
     select
         keyed.destination,
         keyed.customer_id,
-        {%- set with_properties = [] %}
-        {%- for d in destinations if d.get('properties') %}{% do with_properties.append(d) %}{% endfor %}
-        {%- if with_properties | length == 0 %}
-        cast(null as varchar)
-        {%- else %}
-        case keyed.destination
-            {%- for d in with_properties %}
-                {%- set pairs = d.properties.items() | list | sort %}
-                when '{{ d.name }}' then '{'
-                    {%- for name, column in pairs %}
-                        || '{{ '"' ~ name ~ '":' }}'
-                        || coalesce(cast(round(predictions.{{ column }}, 2) as varchar), 'null')
-                        {%- if not loop.last %} || ','{% endif %}
-                    {%- endfor %}
-                    || '}'
-            {%- endfor %}
-        end
+        {% if properties_sql -%}
+            case keyed.destination {{ properties_sql | join(' ') }} end
+        {%- else -%}
+            cast(null as varchar)
         {%- endif %} as properties
     from keyed
     left join predictions on keyed.customer_id = predictions.customer_id

@@ -14,6 +14,8 @@
 {%- set experiments = segmint.experiments() if execute else [] %}
 {%- set z = 1.959963984540054 %}
 {%- set z_power = 0.8416212335729143 %}
+{%- set conversion_z = 'tested.conversion_uplift / tested.conversion_pooled_se' %}
+{%- set revenue_z = 'tested.revenue_uplift / tested.revenue_uplift_se' %}
 
 with
 
@@ -104,8 +106,8 @@ outcomes as (
     left join orders
         on
             eligible.customer_id = orders.customer_id
-            and orders.order_date > eligible.entry_date
-            and orders.order_date <= eligible.window_end_date
+            and eligible.entry_date < orders.order_date
+            and eligible.window_end_date >= orders.order_date
     left join fx_rates on orders.currency_code = fx_rates.currency_code
     group by eligible.experiment_id, eligible.window_days, eligible.customer_id, eligible.arm
 
@@ -169,11 +171,8 @@ errors as (
             treatment_conversion_rate * (1 - treatment_conversion_rate) / treatment_members
             + holdout_conversion_rate * (1 - holdout_conversion_rate) / holdout_members
         ) as conversion_uplift_se,
-        sqrt(
-            ((treatment_conversions + holdout_conversions) * 1.0 / (treatment_members + holdout_members))
-            * (1 - (treatment_conversions + holdout_conversions) * 1.0 / (treatment_members + holdout_members))
-            * (1.0 / treatment_members + 1.0 / holdout_members)
-        ) as conversion_pooled_se,
+        (treatment_conversions + holdout_conversions) * 1.0
+        / (treatment_members + holdout_members) as pooled_rate,
         case
             when holdout_conversion_rate > 0
                 then sqrt(
@@ -192,6 +191,16 @@ errors as (
         cast(treatment_members as double) / nullif(holdout_members, 0) as arm_ratio
     from paired
     where treatment_members > 0 and holdout_members > 0
+
+),
+
+tested as (
+
+    select
+        *,
+        sqrt(pooled_rate * (1 - pooled_rate) * (1.0 / treatment_members + 1.0 / holdout_members))
+            as conversion_pooled_se
+    from errors
 
 ),
 
@@ -233,28 +242,29 @@ final as (
         paired.holdout_conversions,
         paired.treatment_conversion_rate,
         paired.holdout_conversion_rate,
-        errors.conversion_uplift,
-        errors.conversion_uplift - {{ z }} * errors.conversion_uplift_se as conversion_uplift_ci_low,
-        errors.conversion_uplift + {{ z }} * errors.conversion_uplift_se as conversion_uplift_ci_high,
+        tested.conversion_uplift,
+        tested.conversion_uplift - {{ z }} * tested.conversion_uplift_se as conversion_uplift_ci_low,
+        tested.conversion_uplift + {{ z }} * tested.conversion_uplift_se as conversion_uplift_ci_high,
         case
-            when errors.conversion_pooled_se > 0
-                then {{ segmint.normal_two_sided_p('errors.conversion_uplift / errors.conversion_pooled_se') }}
+            when tested.conversion_pooled_se > 0
+                then {{ segmint.normal_two_sided_p(conversion_z) }}
         end as conversion_p_value,
-        errors.conversion_uplift / nullif(errors.holdout_conversion_rate, 0) as relative_conversion_uplift,
-        errors.conversion_uplift / nullif(errors.holdout_conversion_rate, 0)
-        - {{ z }} * errors.relative_uplift_se as relative_conversion_uplift_ci_low,
-        errors.conversion_uplift / nullif(errors.holdout_conversion_rate, 0)
-        + {{ z }} * errors.relative_uplift_se as relative_conversion_uplift_ci_high,
+        tested.conversion_uplift / nullif(tested.holdout_conversion_rate, 0)
+            as relative_conversion_uplift,
+        tested.conversion_uplift / nullif(tested.holdout_conversion_rate, 0)
+        - {{ z }} * tested.relative_uplift_se as relative_conversion_uplift_ci_low,
+        tested.conversion_uplift / nullif(tested.holdout_conversion_rate, 0)
+        + {{ z }} * tested.relative_uplift_se as relative_conversion_uplift_ci_high,
         paired.treatment_orders_per_member,
         paired.holdout_orders_per_member,
         paired.treatment_revenue_per_member,
         paired.holdout_revenue_per_member,
-        errors.revenue_uplift,
-        errors.revenue_uplift - {{ z }} * errors.revenue_uplift_se as revenue_uplift_ci_low,
-        errors.revenue_uplift + {{ z }} * errors.revenue_uplift_se as revenue_uplift_ci_high,
+        tested.revenue_uplift,
+        tested.revenue_uplift - {{ z }} * tested.revenue_uplift_se as revenue_uplift_ci_low,
+        tested.revenue_uplift + {{ z }} * tested.revenue_uplift_se as revenue_uplift_ci_high,
         case
-            when errors.revenue_uplift_se > 0
-                then {{ segmint.normal_two_sided_p('errors.revenue_uplift / errors.revenue_uplift_se') }}
+            when tested.revenue_uplift_se > 0
+                then {{ segmint.normal_two_sided_p(revenue_z) }}
         end as revenue_p_value,
         paired.min_detectable_effect,
         required.required_holdout_members,
@@ -262,8 +272,8 @@ final as (
             as is_readable,
         as_of.as_of_date
     from paired
-    left join errors
-        on paired.experiment_id = errors.experiment_id and paired.window_days = errors.window_days
+    left join tested
+        on paired.experiment_id = tested.experiment_id and paired.window_days = tested.window_days
     left join required
         on
             paired.experiment_id = required.experiment_id

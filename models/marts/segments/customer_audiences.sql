@@ -26,9 +26,7 @@ profile as (
 
     select
         customer_profile.*,
-        {%- for column in segmint.prediction_audience_columns() %}
-            predictions.{{ column }}{{ ',' if not loop.last }}
-        {%- endfor %}
+        {{ 'predictions.' ~ segmint.prediction_audience_columns() | join(', predictions.') }}
     from customer_profile
     left join predictions on customer_profile.customer_id = predictions.customer_id
 

@@ -56,3 +56,26 @@ def tracking(frame: pd.DataFrame) -> bytes:
     ax.set_title("repeat purchases, actual and expected")
     ax.legend()
     return _png(fig)
+
+
+def experiment(rows: pd.DataFrame) -> bytes:
+    """One experiment (experiment_results rows): conversion by arm and the uplift with its
+    95% interval, per window after entry."""
+    rows = rows.sort_values("window_days")
+    labels = [f"{int(w)} d" for w in rows["window_days"]]
+    x = np.arange(len(rows))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.0), constrained_layout=True)
+    left.bar(x - 0.2, rows["treatment_conversion_rate"].fillna(0), 0.4, label="treatment")
+    left.bar(x + 0.2, rows["holdout_conversion_rate"].fillna(0), 0.4, label="holdout")
+    left.set_xticks(x, labels)
+    left.set_ylabel("conversion rate")
+    left.legend()
+    uplift = rows["conversion_uplift"].to_numpy(float)
+    low = uplift - rows["conversion_uplift_ci_low"].to_numpy(float)
+    high = rows["conversion_uplift_ci_high"].to_numpy(float) - uplift
+    right.errorbar(x, uplift, yerr=[low, high], fmt="o", capsize=4)
+    right.axhline(0, color="grey", linestyle="--", linewidth=1)
+    right.set_xticks(x, labels)
+    right.set_ylabel("uplift, 95% interval")
+    fig.suptitle(f"experiment {rows['experiment_id'].iloc[0]}")
+    return _png(fig)

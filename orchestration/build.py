@@ -14,7 +14,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     from orchestration.defs.dbt import segmint_dbt_assets
     from orchestration.defs.enrichment import ticket_tones
     from orchestration.defs.ingestion import raw_tables
-    from orchestration.defs.ml import customer_clustering, customer_predictions
+    from orchestration.defs.ml import customer_clustering, customer_predictions, experiment_plots
     from orchestration.defs.quality import build_quality_checks
     from orchestration.defs.resources import build_resources
     from orchestration.defs.serving import bi_read_copy, erasure_sweep
@@ -27,6 +27,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *segmint_dbt_assets,
             customer_clustering,
             customer_predictions,
+            experiment_plots,
             *sync_assets,
             erasure_sweep,
             bi_read_copy,

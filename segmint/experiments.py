@@ -126,3 +126,14 @@ def plant(con: duckdb.DuckDBPyConnection, planted: Planted) -> None:
     )
     con.unregister("_assignments")
     con.unregister("_orders")
+
+
+def plot_results(con: duckdb.DuckDBPyConnection) -> dict[str, bytes]:
+    """A PNG per experiment with readable rows in marts.experiment_results (members in both
+    arms): conversion by arm and the uplift's interval, per window."""
+    from ml.prediction_plots import experiment
+
+    results = con.execute(
+        "select * from marts.experiment_results where treatment_members > 0 and holdout_members > 0"
+    ).df()
+    return {eid: experiment(rows) for eid, rows in results.groupby("experiment_id")}

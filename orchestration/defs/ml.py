@@ -314,3 +314,31 @@ def customer_predictions(context: dg.AssetExecutionContext, config: PredictionCo
         yield dg.MaterializeResult(asset_key=["ml", table], metadata=metadata)
     yield _backtest_check(report, config.min_backtest_auc)
     yield _drift_check(report, config.max_population_stability)
+
+
+@dg.asset(
+    key=["experiments", "uplift_plots"],
+    deps=[dg.AssetKey(["marts", "experiment_results"])],
+    group_name="ml",
+    kinds={"matplotlib", "duckdb"},
+    description="A plot per experiment (docs/experiments.md): conversion by arm and the "
+    "uplift's 95% interval per window after entry, in the metadata and as PNG files.",
+)
+def experiment_plots(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    import duckdb
+
+    from segmint.experiments import plot_results  # matplotlib loads when the step runs
+
+    with duckdb.connect(str(warehouse.duckdb), read_only=False) as con:
+        plots = plot_results(con)
+    folder = warehouse.duckdb.parent / "experiments"
+    metadata: dict = {"experiments_plotted": len(plots)}
+    for experiment_id, png in plots.items():
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{experiment_id}.png"
+        path.write_bytes(png)
+        metadata[f"plot_{experiment_id}"] = dg.MetadataValue.md(_image(path))
+        metadata[f"plot_{experiment_id}_file"] = dg.MetadataValue.path(str(path))
+    if not plots:
+        context.log.info("no experiment has members in both arms past a window yet")
+    return dg.MaterializeResult(metadata=metadata)

@@ -17,7 +17,7 @@ from orchestration.defs.dbt import segmint_dbt_assets
 from orchestration.defs.dbt_project import dbt_executable, dbt_project
 from orchestration.defs.enrichment import ticket_tones
 from orchestration.defs.ingestion import raw_tables
-from orchestration.defs.ml import customer_clustering, customer_predictions
+from orchestration.defs.ml import customer_clustering, customer_predictions, experiment_plots
 from orchestration.defs.quality import build_quality_checks
 from orchestration.defs.resources import SegmintDbtResource, WarehouseResource
 from orchestration.defs.serving import bi_read_copy, erasure_sweep
@@ -78,6 +78,7 @@ def _materialize(landing, duckdb_path, monkeypatch):
                 *segmint_dbt_assets,
                 customer_clustering,
                 customer_predictions,
+                experiment_plots,
                 *sync_assets,
                 erasure_sweep,
                 bi_read_copy,

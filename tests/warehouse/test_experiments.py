@@ -18,7 +18,7 @@ import pytest
 from scipy import stats
 
 from segmint.config import DEV_PII_SALT
-from segmint.experiments import Planted, arm, assignment_fraction, plant
+from segmint.experiments import Planted, arm, assignment_fraction, plant, plot_results
 from segmint.privacy import store_salt
 from tests.warehouse.helpers import DBT, ROOT, dbt, frame
 
@@ -157,6 +157,16 @@ def test_uplift_and_intervals_match_a_hand_computed_example(tmp_path):
                     "assignment_id, ? as experiment_id, 'treatment' as arm, 'gone' as "
                     "customer_id, ? as entry_date", [experiment, planted.entry])  # fmt: skip
         con.execute("insert into marts.dim_customers values ('gone', true)")
+        # An id merged away into another customer (no longer in dim_customers) drops out too;
+        # its orders now belong to the survivor.
+        con.execute("insert into marts.experiment_assignments by name select 'x:merged' as "
+                    "assignment_id, ? as experiment_id, 'holdout' as arm, 'merged' as "
+                    "customer_id, ? as entry_date", [experiment, planted.entry])  # fmt: skip
+        for customer in ("gone", "merged"):
+            con.execute("insert into marts.fct_orders by name select ? as order_id, ? as "
+                        "customer_id, cast(? as date) as order_date, 5.0 as total_amount, "
+                        "true as is_completed, 'USD' as currency_code",
+                        [customer, customer, planted.entry + timedelta(days=2)])  # fmt: skip
     result = dbt(warehouse, tmp_path / "target", "build", "--select", "fx_rates",
                  "experiment_results", "--exclude", "test_type:unit", "--vars",
                  json.dumps({"audiences_override": planted.audiences_override()}))  # fmt: skip
@@ -182,6 +192,9 @@ def test_uplift_and_intervals_match_a_hand_computed_example(tmp_path):
     need = (1.959964 * np.sqrt(2 * 0.26 * 0.74) + 0.841621 * np.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
             ) ** 2 / 0.02**2  # fmt: skip
     assert r.required_holdout_members == int(np.ceil(need)) and not r.is_readable
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        plots = plot_results(con)
+    assert list(plots) == [experiment] and plots[experiment].startswith(b"\x89PNG")
 
     # The same uplift through the semantic layer, as a BI tool or `mf query` gets it.
     env = {**os.environ, "SEGMINT_DUCKDB_PATH": str(warehouse), "SEGMINT_DBT_TARGET": "ci"}

@@ -77,6 +77,18 @@ def _image(path) -> str:
     return f"![{path.stem}](data:image/png;base64,{data})"
 
 
+def _plots(folder, plots: dict[str, bytes]) -> dict:
+    """Write each PNG to ``folder/<name>.png``; the metadata showing it in the UI."""
+    metadata = {}
+    for name, png in plots.items():
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        path.write_bytes(png)
+        metadata[f"plot_{name}"] = dg.MetadataValue.md(_image(path))
+        metadata[f"plot_{name}_file"] = dg.MetadataValue.path(str(path))
+    return metadata
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -303,13 +315,7 @@ def customer_predictions(context: dg.AssetExecutionContext, config: PredictionCo
             metadata[f"{model}_auc"] = round(result.backtest["auc"], 4)
             metadata[f"{model}_baseline_auc"] = round(result.baseline["auc"], 4)
             metadata[f"{model}_scored"] = len(result.scores)
-    folder = warehouse.duckdb.parent / "ml" / report.run_id
-    for name, png in report.plots.items():
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{name}.png"
-        path.write_bytes(png)
-        metadata[f"plot_{name}"] = dg.MetadataValue.md(_image(path))
-        metadata[f"plot_{name}_file"] = dg.MetadataValue.path(str(path))
+    metadata.update(_plots(warehouse.duckdb.parent / "ml" / report.run_id, report.plots))
     for table in PREDICTION_TABLES:
         yield dg.MaterializeResult(asset_key=["ml", table], metadata=metadata)
     yield _backtest_check(report, config.min_backtest_auc)
@@ -331,14 +337,8 @@ def experiment_plots(context: dg.AssetExecutionContext, warehouse: WarehouseReso
 
     with duckdb.connect(str(warehouse.duckdb), read_only=False) as con:
         plots = plot_results(con)
-    folder = warehouse.duckdb.parent / "experiments"
-    metadata: dict = {"experiments_plotted": len(plots)}
-    for experiment_id, png in plots.items():
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{experiment_id}.png"
-        path.write_bytes(png)
-        metadata[f"plot_{experiment_id}"] = dg.MetadataValue.md(_image(path))
-        metadata[f"plot_{experiment_id}_file"] = dg.MetadataValue.path(str(path))
+    metadata = {"experiments_plotted": len(plots),
+                **_plots(warehouse.duckdb.parent / "experiments", plots)}  # fmt: skip
     if not plots:
         context.log.info("no experiment has members in both arms past a window yet")
     return dg.MaterializeResult(metadata=metadata)

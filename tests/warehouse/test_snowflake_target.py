@@ -139,7 +139,7 @@ def test_staging_builds_on_snowflake_as_on_duckdb(fakesnow_server, clean_landing
              "--profiles-dir", str(ROOT), "--target", "snowflake",
              "--target-path", str(tmp_path / "target"),
              # fakesnow stalls on dollar-quoted comments: no persisted docs there.
-             "--vars", "{persist_docs: false}"],
+             "--vars", "{persist_docs: false, " + HOLDOUT + "}"],
             env=env, capture_output=True, text=True, timeout=180,
         )  # fmt: skip
         assert step.returncode == 0, step.stdout[-4000:]
@@ -157,7 +157,7 @@ def test_staging_builds_on_snowflake_as_on_duckdb(fakesnow_server, clean_landing
         step = subprocess.run(
             [str(Path(sys.executable).parent / "dbt"), *command, "--project-dir", str(ROOT),
              "--profiles-dir", str(ROOT), "--target", "ci",
-             "--target-path", str(tmp_path / "target_duck")],
+             "--target-path", str(tmp_path / "target_duck"), "--vars", "{" + HOLDOUT + "}"],
             env={**os.environ, "SEGMINT_DUCKDB_PATH": str(subset), "SEGMINT_PII_SALT": SALT},
             capture_output=True, text=True, timeout=180,
         )  # fmt: skip
@@ -193,6 +193,9 @@ BUILD_WITHOUT_TESTS = [
     ("build", "--exclude", "resource_type:test", "resource_type:unit_test", "resource_type:seed"),
 ]
 
+# A global holdout on both targets: every customer gets a hash arm, which must be the same.
+HOLDOUT = "global_holdout_share: 0.3"
+
 COMPARED = [
     "select contact_id, email, email_hash, phone, country_code, date_of_birth, updated_at "
     "from {db}staging.stg_crm__contacts",
@@ -207,4 +210,6 @@ COMPARED = [
     "select customer_id, sessions_90d, product_views_30d, lifecycle_stage, "
     "round(engagement_score, 6) from {db}marts.customer_behavior",
     "select membership_id, customer_id, segment_key from {db}marts.customer_segments",
+    "select assignment_id, arm, assignment_fraction, entry_date "
+    "from {db}marts.experiment_assignments",
 ]

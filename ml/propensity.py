@@ -60,6 +60,21 @@ FEATURES = (
 )
 
 
+# Features that have no value without the history they describe (NaN); every other feature
+# is a count or a sum, 0 without history.
+UNKNOWN_WITHOUT_HISTORY = (
+    "tenure_days",
+    "recency_days",
+    "days_since_first_order",
+    "average_order_value",
+    "discounted_order_share",
+    "mean_days_between_orders",
+    "overdue_ratio",
+    "days_since_last_visit",
+    "days_since_negative_ticket",
+)
+
+
 class PropensityError(ValueError):
     """The data cannot support the model: too little history, too few of a class."""
 
@@ -155,9 +170,7 @@ def features_at(activity: Activity, cutoff: pd.Timestamp) -> pd.DataFrame:
     out["negative_tickets_90d"] = tickets[(t_ago < 90) & negative].groupby("customer_id").size()
     out["days_since_negative_ticket"] = t_ago[negative].groupby(tickets["customer_id"]).min()
 
-    counts = [c for c in FEATURES if c.startswith(("orders_", "sessions_", "tickets_", "cart_",
-                                                   "negative_", "order_days", "monetary",
-                                                   "spend_"))]  # fmt: skip
+    counts = [c for c in FEATURES if c not in UNKNOWN_WITHOUT_HISTORY]
     out[counts] = out[counts].fillna(0)
     return out[list(FEATURES)].astype(float)
 

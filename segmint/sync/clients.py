@@ -86,15 +86,15 @@ class RateLimiter:
             time.sleep(max(stats.reset_time - time.time(), 0.0) + self.MARGIN_SECONDS)
 
 
-def property_values(destination: Destination, change: Change, empty=None) -> dict:
+def property_values(destination: Destination, change: Change) -> dict:
     """The destination's prediction properties to write with a change: the values for a
-    create or update, ``empty`` for each (cleared) when segmint takes a record off."""
+    create or update, None for each (cleared) when segmint takes a record off."""
     if not destination.properties:
         return {}
     if change.action in ("remove", "erase"):
-        return dict.fromkeys(destination.properties, empty)
+        return dict.fromkeys(destination.properties)
     values = change.properties or {}
-    return {name: values.get(name, empty) for name in destination.properties}
+    return {name: values.get(name) for name in destination.properties}
 
 
 def merge_tags(current: str | None, desired: list[str], prefix: str) -> str:

@@ -1,35 +1,20 @@
 -- The clustering asset (Dagster asset ml/customer_clusters) may not have run yet, for
 -- example in a plain `dbt build`: then no customer has a cluster, and this model is empty.
-{%- set src = source('ml', 'customer_clusters') %}
-{%- set exists = adapter.get_relation(src.database, src.schema, src.identifier) if execute else none %}
-
 with
 
-{% if exists is not none %}
+source as (
 
-    source as (
+    {{ segmint.source_or_empty(source('ml', 'customer_clusters'), [
+        ['customer_id', 'varchar'],
+        ['segment_id', 'bigint'],
+        ['segment_name', 'varchar'],
+        ['confidence', 'double'],
+        ['reason_codes', 'varchar'],
+        ['model_version', 'varchar'],
+        ['scored_at', 'timestamp'],
+    ]) }}
 
-        select * from {{ src }}
-
-    ),
-
-{% else %}
-
-    source as (
-
-        select
-            cast(null as varchar) as customer_id,
-            cast(null as bigint) as segment_id,
-            cast(null as varchar) as segment_name,
-            cast(null as double) as confidence,
-            cast(null as varchar) as reason_codes,
-            cast(null as varchar) as model_version,
-            cast(null as timestamp) as scored_at
-        where false
-
-    ),
-
-{% endif %}
+),
 
 final as (
 

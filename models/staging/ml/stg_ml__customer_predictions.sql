@@ -2,40 +2,25 @@
 -- segmint/predictions.py), one row per customer, with each score's percentile among the
 -- customers scored so that audience rules can say "top decile" on any business. Empty until
 -- the asset has run (for example in a plain `dbt build`).
-{%- set src = source('ml', 'customer_predictions') %}
-{%- set exists = adapter.get_relation(src.database, src.schema, src.identifier) if execute else none %}
-
 with
 
-{% if exists is not none %}
+source as (
 
-    source as (
+    {{ segmint.source_or_empty(source('ml', 'customer_predictions'), [
+        ['customer_id', 'varchar'],
+        ['probability_alive', 'double'],
+        ['expected_purchases_30d', 'double'],
+        ['expected_purchases_90d', 'double'],
+        ['expected_purchases_365d', 'double'],
+        ['expected_spend', 'double'],
+        ['predicted_clv', 'double'],
+        ['churn_probability', 'double'],
+        ['purchase_probability_30d', 'double'],
+        ['model_version', 'varchar'],
+        ['scored_at', 'timestamp'],
+    ]) }}
 
-        select * from {{ src }}
-
-    ),
-
-{% else %}
-
-    source as (
-
-        select
-            cast(null as varchar) as customer_id,
-            cast(null as double) as probability_alive,
-            cast(null as double) as expected_purchases_30d,
-            cast(null as double) as expected_purchases_90d,
-            cast(null as double) as expected_purchases_365d,
-            cast(null as double) as expected_spend,
-            cast(null as double) as predicted_clv,
-            cast(null as double) as churn_probability,
-            cast(null as double) as purchase_probability_30d,
-            cast(null as varchar) as model_version,
-            cast(null as timestamp) as scored_at
-        where false
-
-    ),
-
-{% endif %}
+),
 
 final as (
 

@@ -225,7 +225,8 @@ def bench_incremental(customers: int, seed: int, placement: str) -> str:
     warehouse = WORK / "loaded.duckdb"
     warehouse.unlink(missing_ok=True)
     load(landing, warehouse)
-    score_new_tickets(warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        score_new_tickets(con)
     dbt(warehouse, "build", "--exclude", "test_type:unit")
 
     events = pd.read_parquet(landing / "web_events.parquet")

@@ -216,6 +216,21 @@ def _holding(s: config.Settings, command: str, path: Path | None = None):
         raise typer.Exit(BUSY_EXIT_CODE) from exc
 
 
+@contextlib.contextmanager
+def _connected(s: config.Settings, command: str, path: Path | None = None):
+    """Hold the target's warehouse and open a connection to it: the DuckDB file (``path``
+    when given), or on the snowflake target a Snowflake session tagged with the command (no
+    DuckDB file is read)."""
+    if path is None and s.dbt_target == "snowflake":
+        with s.warehouse().connect(step=command.removeprefix("segmint ")) as con:
+            yield con
+        return
+    import duckdb
+
+    with _holding(s, command, path), duckdb.connect(str(path or s.duckdb_path)) as con:
+        yield con
+
+
 def _exit(code: int) -> None:
     """Exit with ``code``; the interpreter's teardown writes nothing to the terminal.
 
@@ -493,12 +508,11 @@ def sync(
     ] = None,
 ) -> None:
     """Sync segment tags to the CRM destinations: plan against the last state, apply changes."""
-    import duckdb
-
     from segmint.sync.config import DestinationError, load_destinations
     from segmint.sync.engine import sync_concurrently
 
-    path = warehouse or config.settings().duckdb_path
+    s = config.settings()
+    where = warehouse or s.warehouse().describe()
     try:
         chosen = [d for d in load_destinations() if not destination or d.name in destination]
         unknown = set(destination or []) - {d.name for d in chosen}
@@ -507,12 +521,12 @@ def sync(
     except DestinationError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    table = Table(title=f"CRM sync{' (dry run)' if dry_run else ''} from {path}")
+    table = Table(title=f"CRM sync{' (dry run)' if dry_run else ''} from {where}")
     for col in ("destination", "status", "in state", "desired", "create", "update", "remove",
                 "erase", "+tags", "-tags", "confirmed", "rejected", "API calls"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("destination", "status") else "right")
     # Every destination at once, each within its own rate limit (sync_concurrently).
-    with _holding(config.settings(), "segmint sync", path), duckdb.connect(str(path)) as con:
+    with _connected(s, "segmint sync", warehouse) as con:
         results = sync_concurrently(con, chosen, os.environ, dry_run=dry_run, force=force)
     failed = False
     for result in results:

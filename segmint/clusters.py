@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import joblib
 import pandas as pd
 
@@ -26,7 +25,7 @@ from segmint import tables
 from segmint.cluster_tables import FEATURES_RELATION, TABLES
 
 
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_tables(con) -> None:
     tables.ensure_tables(con, "ml", TABLES)
     # Warehouses made before features could be dropped gain the column.
     con.execute(
@@ -34,17 +33,13 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def read_features(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def read_features(con) -> pd.DataFrame:
     return con.execute(f"select * from {FEATURES_RELATION} order by customer_id").df()
 
 
-def previous_run(con: duckdb.DuckDBPyConnection) -> PreviousRun | None:
+def previous_run(con) -> PreviousRun | None:
     """The latest run's k, prepared-space centroids, names and assignments (None at first)."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'ml' and table_name = 'segmentation_runs'"
-    ).fetchone()[0]
-    if not exists:
+    if not tables.exists(con, "ml", "segmentation_runs"):
         return None
     last = con.execute(
         "select run_id, k, model_path from ml.segmentation_runs "
@@ -89,9 +84,7 @@ def previous_run(con: duckdb.DuckDBPyConnection) -> PreviousRun | None:
     )
 
 
-def write_result(
-    con: duckdb.DuckDBPyConnection, result: SegmentationResult, model_path: Path | None
-) -> None:
+def write_result(con, result: SegmentationResult, model_path: Path | None) -> None:
     """Write one run in one transaction: customer_clusters replaced, the rest appended."""
     ensure_tables(con)
     run = pd.DataFrame([{**result.run, "model_path": str(model_path) if model_path else None}])
@@ -122,24 +115,24 @@ class ClusteringReport:
     skipped: str | None = None  # why nothing was clustered (no feature varies)
 
 
-def run_clustering(
-    duckdb_path: Path, config: ClusteringConfig, artifacts_dir: Path | None = None
-) -> ClusteringReport:
-    """Read customer_features, fit and score, save the model and plots, write the tables."""
-    artifacts_dir = artifacts_dir or Path(duckdb_path).parent / "ml"
-    with duckdb.connect(str(duckdb_path)) as con:
-        features = read_features(con)
-        previous = previous_run(con)
-        try:
-            result = fit_segmentation(features, config, previous)
-        except NoUsableFeatures as exc:
-            # A business with nothing to cluster on (a CRM export alone): no clusters,
-            # not a failure; earlier clusters would describe data that no longer varies.
-            ensure_tables(con)
-            con.execute("delete from ml.customer_clusters")
-            return ClusteringReport(None, None, {}, skipped=str(exc))
-        folder = artifacts_dir / result.run["run_id"]
-        model_path = result.model.save(folder / "model.joblib")
-        plots = write_plots(result, folder)
-        write_result(con, result, model_path)
+def run_clustering(con, config: ClusteringConfig, artifacts_dir: Path) -> ClusteringReport:
+    """Read customer_features, fit and score, save the model and plots, write the tables.
+
+    ``con``: a DuckDB connection or a segmint.snowflake.SnowflakeConnection; the model and
+    plots are written under ``artifacts_dir/<run id>/``.
+    """
+    features = read_features(con)
+    previous = previous_run(con)
+    try:
+        result = fit_segmentation(features, config, previous)
+    except NoUsableFeatures as exc:
+        # A business with nothing to cluster on (a CRM export alone): no clusters,
+        # not a failure; earlier clusters would describe data that no longer varies.
+        ensure_tables(con)
+        con.execute("delete from ml.customer_clusters")
+        return ClusteringReport(None, None, {}, skipped=str(exc))
+    folder = artifacts_dir / result.run["run_id"]
+    model_path = result.model.save(folder / "model.joblib")
+    plots = write_plots(result, folder)
+    write_result(con, result, model_path)
     return ClusteringReport(result, model_path, plots)

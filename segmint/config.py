@@ -33,6 +33,8 @@ SNOWFLAKE_VARS = {
     "port": "SNOWFLAKE_PORT",
     "protocol": "SNOWFLAKE_PROTOCOL",
 }
+# Never shown in the Dagster UI: passed as the names of their variables.
+SNOWFLAKE_SECRETS = ("password", "private_key_file_pwd")
 
 
 class ConfigError(ValueError):
@@ -55,6 +57,7 @@ class Settings:
     landing_dir: Path
     data_docs_dir: Path
     dagster_home: Path
+    artifacts_dir: Path
     dbt_target: str
     pii_salt: str
     # Snowflake connection parameters (the snowflake target of profiles.yml, same variables).
@@ -80,6 +83,8 @@ class Settings:
             landing_dir=path("SEGMINT_LANDING_DIR", project_dir / "data" / "landing"),
             data_docs_dir=path("SEGMINT_DATA_DOCS_DIR", project_dir / "data_docs"),
             dagster_home=path("DAGSTER_HOME", project_dir / ".dagster_home"),
+            # Models and plots the steps write (beside the DuckDB file by default).
+            artifacts_dir=path("SEGMINT_ARTIFACTS_DIR", duckdb_path.parent),
             dbt_target=os.environ.get("SEGMINT_DBT_TARGET", "dev"),
             pii_salt=os.environ.get(PII_SALT_VAR) or DEV_PII_SALT,
             snowflake=tuple(
@@ -102,6 +107,11 @@ class Settings:
         return self
 
     def warehouse(self):
+        """The warehouse of the target: Snowflake's, or the embedded DuckDB file."""
+        if self.dbt_target == "snowflake":
+            from segmint.snowflake import SnowflakeWarehouse
+
+            return SnowflakeWarehouse(self.snowflake)
         from segmint.warehouse import DuckDBWarehouse
 
         return DuckDBWarehouse(self.duckdb_path, bi_path=self.bi_duckdb_path)

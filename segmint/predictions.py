@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import duckdb
-
 if TYPE_CHECKING:  # scikit-learn and pandas load when the step runs
     from ml.config import PropensityConfig
     from ml.propensity import ModelResult
@@ -139,13 +137,16 @@ class PredictionReport:
     plots: dict[str, bytes] = field(default_factory=dict)
 
 
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_tables(con) -> None:
     from segmint import tables
 
+    # customer_predictions is replaced every run: an older warehouse's table, with other
+    # columns, is dropped first (before any transaction: DDL commits one on Snowflake).
+    tables.drop_if_columns_differ(con, SCHEMA, PREDICTIONS_TABLE, TABLES[PREDICTIONS_TABLE])
     tables.ensure_tables(con, SCHEMA, TABLES)
 
 
-def _activity(con: duckdb.DuckDBPyConnection):
+def _activity(con):
     from ml.propensity import Activity
 
     return Activity(
@@ -224,7 +225,7 @@ def population_stability(previous: list[int], current: list[int]) -> float:
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-def _previous_histograms(con: duckdb.DuckDBPyConnection) -> dict[str, list[int]]:
+def _previous_histograms(con) -> dict[str, list[int]]:
     rows = con.execute(
         f"""select model, score_histogram from {SCHEMA}.propensity_runs
             where skipped is null and score_histogram is not null
@@ -234,12 +235,15 @@ def _previous_histograms(con: duckdb.DuckDBPyConnection) -> dict[str, list[int]]
 
 
 def run_predictions(
-    con: duckdb.DuckDBPyConnection,
+    con,
     horizon_months: int = 12,
     monthly_discount_rate: float = 0.01,
     propensity: PropensityConfig | None = None,
 ) -> PredictionReport:
-    """Fit and score both families as of the marts' as-of date; write the ml tables."""
+    """Fit and score both families as of the marts' as-of date; write the ml tables.
+
+    ``con``: a DuckDB connection or a segmint.snowflake.SnowflakeConnection.
+    """
     import pandas as pd
 
     from ml.config import PropensityConfig
@@ -303,9 +307,7 @@ def run_predictions(
         )
     con.execute("begin transaction")
     try:
-        # Replaced, not emptied: an older warehouse's table gets this version's columns.
-        con.execute(f"drop table if exists {SCHEMA}.{PREDICTIONS_TABLE}")
-        con.execute(f"create table {SCHEMA}.{PREDICTIONS_TABLE} ({TABLES[PREDICTIONS_TABLE]})")
+        con.execute(f"delete from {SCHEMA}.{PREDICTIONS_TABLE}")
         tables.insert_frame(con, f"{SCHEMA}.{PREDICTIONS_TABLE}", frame)
         con.execute(
             f"insert into {SCHEMA}.prediction_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

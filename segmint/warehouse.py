@@ -89,7 +89,13 @@ class DuckDBWarehouse:
     def catalog(self) -> str:
         return self.path.stem
 
-    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    def describe(self) -> str:
+        return str(self.path)
+
+    def connect(
+        self, read_only: bool = False, step: str | None = None
+    ) -> duckdb.DuckDBPyConnection:
+        """A connection to the file (``step`` names the step on warehouses that tag sessions)."""
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         return duckdb.connect(str(self.path), read_only=read_only)

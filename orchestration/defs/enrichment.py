@@ -9,7 +9,7 @@ from orchestration.defs.resources import WarehouseResource
     key=["enrichment", "ticket_tones"],
     deps=[dg.AssetKey(["raw", "support_tickets"])],
     group_name="enrichment",
-    kinds={"python", "duckdb"},
+    kinds={"python"},
     description=(
         "Tone of each support ticket (negative / neutral / positive) scored with VADER "
         "(vaderSentiment); "
@@ -19,7 +19,8 @@ from orchestration.defs.resources import WarehouseResource
 def ticket_tones(warehouse: WarehouseResource) -> dg.MaterializeResult:
     from segmint.tone import MODEL_NAME, score_new_tickets  # pandas loads when the step runs
 
-    report = score_new_tickets(warehouse.duckdb)
+    with warehouse.connect("ticket_tones") as con:
+        report = score_new_tickets(con)
     return dg.MaterializeResult(
         metadata={
             "model": MODEL_NAME,

@@ -76,7 +76,7 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Validate every new landing file against its contract and load it (one transaction),
     then carry out erasure requests."""
     try:
-        report = load(warehouse.landing, warehouse.duckdb)
+        report = load(warehouse.landing, warehouse.duckdb_only("loading the landing files"))
     except (LoadError, FileNotFoundError) as exc:
         raise dg.Failure(description=f"load failed, nothing was loaded: {exc}") from exc
     totals = report.totals()

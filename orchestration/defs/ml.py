@@ -95,7 +95,7 @@ def _plots(folder, plots: dict[str, bytes]) -> dict:
             ["ml", table],
             deps=[dg.AssetKey(["marts", "customer_features"])],
             group_name="ml",
-            kinds={"scikitlearn", "duckdb"},
+            kinds={"scikitlearn"},
             description=f"ml.{table}, written by the clustering asset (segmint/clusters.py).",
         )
         for table in TABLES
@@ -111,7 +111,8 @@ def customer_clustering(context: dg.AssetExecutionContext, config: ClusteringRun
                         warehouse: WarehouseResource):  # fmt: skip
     from segmint.clusters import run_clustering  # scikit-learn loads when the step runs
 
-    report = run_clustering(warehouse.duckdb, config.to_library())
+    with warehouse.connect("customer_clustering") as con:
+        report = run_clustering(con, config.to_library(), warehouse.artifacts / "ml")
     if report.skipped:
         context.log.warning(f"clustering skipped: {report.skipped}")
         for table in TABLES:
@@ -258,7 +259,7 @@ def _drift_check(report, ceiling: float) -> dg.AssetCheckResult:
                 dg.AssetKey(["marts", "fct_sessions"]),
             ],
             group_name="ml",
-            kinds={"scikitlearn", "scipy", "duckdb"},
+            kinds={"scikitlearn", "scipy"},
             description=f"ml.{table}, written by the predictions asset (segmint/predictions.py).",
         )
         for table in PREDICTION_TABLES
@@ -288,11 +289,9 @@ def _drift_check(report, ceiling: float) -> dg.AssetCheckResult:
 )
 def customer_predictions(context: dg.AssetExecutionContext, config: PredictionConfig,
                          warehouse: WarehouseResource):  # fmt: skip
-    import duckdb
-
     from segmint.predictions import run_predictions  # scikit-learn loads when it runs
 
-    with duckdb.connect(str(warehouse.duckdb)) as con:
+    with warehouse.connect("customer_predictions") as con:
         report = run_predictions(
             con, config.horizon_months, config.monthly_discount_rate, config.propensity()
         )
@@ -315,7 +314,7 @@ def customer_predictions(context: dg.AssetExecutionContext, config: PredictionCo
             metadata[f"{model}_auc"] = round(result.backtest["auc"], 4)
             metadata[f"{model}_baseline_auc"] = round(result.baseline["auc"], 4)
             metadata[f"{model}_scored"] = len(result.scores)
-    metadata.update(_plots(warehouse.duckdb.parent / "ml" / report.run_id, report.plots))
+    metadata.update(_plots(warehouse.artifacts / "ml" / report.run_id, report.plots))
     for table in PREDICTION_TABLES:
         yield dg.MaterializeResult(asset_key=["ml", table], metadata=metadata)
     yield _backtest_check(report, config.min_backtest_auc)
@@ -326,19 +325,17 @@ def customer_predictions(context: dg.AssetExecutionContext, config: PredictionCo
     key=["experiments", "uplift_plots"],
     deps=[dg.AssetKey(["marts", "experiment_results"])],
     group_name="ml",
-    kinds={"matplotlib", "duckdb"},
+    kinds={"matplotlib"},
     description="A plot per experiment (docs/experiments.md): conversion by arm and the "
     "uplift's 95% interval per window after entry, in the metadata and as PNG files.",
 )
 def experiment_plots(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    import duckdb
-
     from segmint.experiments import plot_results  # matplotlib loads when the step runs
 
-    with duckdb.connect(str(warehouse.duckdb), read_only=False) as con:
+    with warehouse.connect("experiment_plots") as con:
         plots = plot_results(con)
     metadata = {"experiments_plotted": len(plots),
-                **_plots(warehouse.duckdb.parent / "experiments", plots)}  # fmt: skip
+                **_plots(warehouse.artifacts / "experiments", plots)}  # fmt: skip
     if not plots:
         context.log.info("no experiment has members in both arms past a window yet")
     return dg.MaterializeResult(metadata=metadata)

@@ -28,7 +28,7 @@ def run_erasure(context, warehouse: WarehouseResource, graph_is_current: bool) -
     for d in destinations:
         if d.type == "file" and d.check_configured(os.environ):
             folders.append(d.export_dir / d.name)
-    with duckdb.connect(str(warehouse.duckdb)) as con:
+    with duckdb.connect(str(warehouse.duckdb_only("erasure"))) as con:
         report = erase(con, warehouse.pii_salt, folders=folders, destinations=destinations,
                        environ=os.environ, graph_is_current=graph_is_current)  # fmt: skip
         suppressed = con.execute(f"select count(*) from {SCHEMA}.suppression_list").fetchall()[0][0]

@@ -14,8 +14,32 @@ from dagster_dbt import DbtCliResource
 from packaging import version
 
 from orchestration.defs.dbt_project import dbt_executable, dbt_project
-from segmint.config import DEV_PII_SALT, PII_SALT_VAR, Settings
+from segmint.config import DEV_PII_SALT, PII_SALT_VAR, SNOWFLAKE_SECRETS, SNOWFLAKE_VARS, Settings
+from segmint.snowflake import SnowflakeWarehouse
 from segmint.warehouse import DuckDBWarehouse, WarehouseBusy
+
+
+class SnowflakeParameters(dg.Config):
+    """The snowflake target's connection (profiles.yml's variables); secrets are EnvVars, so
+    the UI shows their names, never their values."""
+
+    account: str = ""
+    user: str = ""
+    password: str = ""
+    private_key_file: str = ""
+    private_key_file_pwd: str = ""
+    role: str = ""
+    warehouse: str = ""
+    database: str = ""
+    schema_name: str = ""
+    host: str = ""
+    port: str = ""
+    protocol: str = ""
+
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        values = {key: getattr(self, "schema_name" if key == "schema" else key)
+                  for key in SNOWFLAKE_VARS}  # fmt: skip
+        return tuple((key, value) for key, value in values.items() if value)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -24,19 +48,47 @@ class WarehouseResource(dg.ConfigurableResource):
     A run holds the warehouse for writing from its first step to its last (one writer, see
     segmint.warehouse): a second run, or a `segmint load` from a shell, is refused at once
     with what holds it. Sensors and schedules only read the landing folder and take no lock.
+    On the snowflake target the steps connect to Snowflake and no DuckDB file is touched.
     """
 
     duckdb_path: str
     landing_dir: str
     bi_duckdb_path: str = ""
     data_docs_dir: str = ""
+    # Where the steps write files (models, plots): beside the DuckDB file when empty.
+    artifacts_dir: str = ""
     # The PII salt: an EnvVar in production (the UI shows its name, never its value).
     pii_salt: str = DEV_PII_SALT
+    target: str = "dev"
+    snowflake: SnowflakeParameters = SnowflakeParameters()
 
     @property
-    def warehouse(self) -> DuckDBWarehouse:
+    def warehouse(self) -> DuckDBWarehouse | SnowflakeWarehouse:
+        if self.target == "snowflake":
+            return SnowflakeWarehouse(self.snowflake.pairs())
         bi = Path(self.bi_duckdb_path) if self.bi_duckdb_path else None
         return DuckDBWarehouse(Path(self.duckdb_path), bi_path=bi)
+
+    def connect(self, step: str):
+        """A connection for one step (DuckDB's, or a Snowflake session tagged with the step)."""
+        return self.warehouse.connect(step=step)
+
+    def duckdb_only(self, step: str) -> Path:
+        """The DuckDB file, for a step with no Snowflake implementation yet. On the snowflake
+        target it stops the run, naming the step, instead of touching a local DuckDB file."""
+        if self.target == "snowflake":
+            raise dg.Failure(
+                description=(
+                    f"{step} runs on DuckDB only so far (docs/snowflake.md lists what runs on "
+                    "Snowflake): on the snowflake target it would read or write a local DuckDB "
+                    "file instead of Snowflake, so the run stops here"
+                )
+            )
+        return self.duckdb
+
+    @property
+    def artifacts(self) -> Path:
+        return Path(self.artifacts_dir) if self.artifacts_dir else Path(self.duckdb_path).parent
 
     @property
     def duckdb(self) -> Path:
@@ -108,6 +160,19 @@ class SegmintDbtResource(DbtCliResource):
         return super()._cli_version
 
 
+def _snowflake_parameters(settings: Settings) -> SnowflakeParameters:
+    if settings.dbt_target != "snowflake":
+        return SnowflakeParameters()
+    present = dict(settings.snowflake)
+    values = {
+        ("schema_name" if key == "schema" else key): (
+            dg.EnvVar(SNOWFLAKE_VARS[key]) if key in SNOWFLAKE_SECRETS else present[key]
+        )
+        for key in present
+    }
+    return SnowflakeParameters(**values)
+
+
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "warehouse": WarehouseResource(
@@ -115,7 +180,10 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             landing_dir=str(settings.landing_dir),
             bi_duckdb_path=str(settings.bi_duckdb_path),
             data_docs_dir=str(settings.data_docs_dir),
+            artifacts_dir=str(settings.artifacts_dir),
             pii_salt=DEV_PII_SALT if settings.uses_dev_salt else dg.EnvVar(PII_SALT_VAR),
+            target=settings.dbt_target,
+            snowflake=_snowflake_parameters(settings),
         ),
         "dbt": SegmintDbtResource(
             project_dir=dbt_project, target=settings.dbt_target, dbt_executable=dbt_executable()

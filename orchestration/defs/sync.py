@@ -11,7 +11,6 @@ import os
 from typing import TYPE_CHECKING
 
 import dagster as dg
-import duckdb
 from pydantic import Field
 
 from orchestration.defs.resources import WarehouseResource
@@ -92,7 +91,7 @@ def sync_destinations(context: dg.AssetExecutionContext, config: SyncConfig,
     chosen = [d for d in DESTINATIONS if _key(d.name) in context.selected_asset_keys]
     from segmint.sync.engine import sync_concurrently  # pandas and httpx load when it runs
 
-    with duckdb.connect(str(warehouse.duckdb)) as con:
+    with warehouse.connect("sync") as con:
         results = sync_concurrently(
             con, chosen, os.environ, dry_run=config.dry_run, force=config.force
         )

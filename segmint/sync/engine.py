@@ -23,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import duckdb
 import pandas as pd
 
 from segmint import privacy, tables
@@ -129,11 +128,11 @@ def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_tables(con) -> None:
     tables.ensure_tables(con, "sync", TABLES)
 
 
-def plan_destination(con: duckdb.DuckDBPyConnection, destination: Destination) -> Plan:
+def plan_destination(con, destination: Destination) -> Plan:
     ensure_tables(con)
     desired = con.execute(
         f"select * from {TAGS_RELATION} where destination = ?", [destination.name]
@@ -201,22 +200,28 @@ def _record_batch(con, destination: Destination, run_id: str, batch, outcomes) -
         columns=["run_id", "destination", "record_key", "customer_id", "action", "reason",
                  "payload", "rejected_at"],
     )  # fmt: skip
-    con.execute("begin transaction")
+    # Registered before the transaction (on Snowflake they are temporary tables, and DDL
+    # commits an open transaction). A confirmed record replaces its earlier state.
+    con.register("_kept", kept)
+    con.register("_dropped", dropped)
     try:
-        tables.insert_frame(con, "sync.synced_records", kept, replace=True)
-        if len(dropped):
-            con.register("_dropped", dropped)
+        con.execute("begin transaction")
+        try:
             con.execute(
-                "delete from sync.synced_records where destination = ? "
-                "and record_key in (select record_key from _dropped)",
+                "delete from sync.synced_records where destination = ? and record_key in ("
+                "select record_key from _kept union all select record_key from _dropped)",
                 [destination.name],
             )
-            con.unregister("_dropped")
-        tables.insert_frame(con, "sync.rejected_rows", rejected)
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+            columns = ", ".join(kept.columns)
+            con.execute(f"insert into sync.synced_records ({columns}) select {columns} from _kept")
+            tables.insert_frame(con, "sync.rejected_rows", rejected)
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+    finally:
+        con.unregister("_kept")
+        con.unregister("_dropped")
     ok = sum(1 for _, o in pairs if o.ok)
     return ok, len(pairs) - ok
 
@@ -228,7 +233,7 @@ def _audit(con, report: SyncReport, started, dry_run, forced) -> None:
 
 
 def sync_destination(
-    con: duckdb.DuckDBPyConnection,
+    con,
     destination: Destination,
     *,
     dry_run: bool = False,
@@ -305,7 +310,7 @@ class DestinationResult:
 
 
 def sync_concurrently(
-    con: duckdb.DuckDBPyConnection,
+    con,
     destinations: list[Destination],
     environ: Mapping[str, str],
     *,

@@ -136,6 +136,43 @@ def test_the_development_salt_is_refused_outside_dev_and_ci():
     assert replace(prod, pii_salt="a-secret").check().pii_salt != DEV_PII_SALT
 
 
+def test_the_snowflake_target_gives_every_step_snowflake_and_hides_its_secrets(
+    tmp_path, monkeypatch
+):
+    from orchestration.defs.resources import build_resources
+    from segmint.config import Settings
+    from segmint.snowflake import SnowflakeWarehouse
+
+    monkeypatch.setenv("SNOWFLAKE_PASSWORD", "a-password")
+    base = Settings.from_env()
+    snowflake = replace(
+        base,
+        dbt_target="snowflake",
+        pii_salt="a-secret",
+        duckdb_path=tmp_path / "never.duckdb",
+        snowflake=(("account", "acme"), ("user", "svc"), ("password", "a-password"),
+                   ("database", "SEGMINT"), ("schema", "MAIN")),
+    )  # fmt: skip
+    resource = build_resources(snowflake)["warehouse"]
+    # The password reaches Dagster as the name of its variable, never as a value.
+    assert isinstance(resource.snowflake.password, dg.EnvVar)
+    assert resource.snowflake.password.env_var_name == "SNOWFLAKE_PASSWORD"
+    with resource.process_config_and_initialize_cm() as initialized:
+        warehouse = initialized.warehouse
+        # A step with no Snowflake implementation yet stops, naming itself, and no DuckDB
+        # file is created.
+        with pytest.raises(dg.Failure, match="the Great Expectations gates runs on DuckDB"):
+            initialized.duckdb_only("the Great Expectations gates")
+    assert isinstance(warehouse, SnowflakeWarehouse)
+    assert dict(warehouse.parameters) == {"account": "acme", "user": "svc",
+                                          "password": "a-password", "database": "SEGMINT",
+                                          "schema": "MAIN"}  # fmt: skip
+    assert isinstance(snowflake.warehouse(), SnowflakeWarehouse)
+    assert not (tmp_path / "never.duckdb").exists()
+    # On DuckDB targets the Snowflake variables are not carried at all.
+    assert build_resources(base)["warehouse"].snowflake.pairs() == ()
+
+
 def test_staging_models_depend_on_the_raw_tables_ingestion_writes():
     graph = defs.resolve_asset_graph()
     parents = graph.get(dg.AssetKey(["staging", "stg_shop__order_items"])).parent_keys

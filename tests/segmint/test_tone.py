@@ -18,13 +18,18 @@ def test_tone_follows_vaders_documented_cutoffs():
     assert scores["tone"].tolist() == ["negative", "positive", "neutral"]
 
 
+def _score(warehouse):
+    with duckdb.connect(str(warehouse)) as con:
+        return score_new_tickets(con)
+
+
 def test_tickets_are_scored_once_and_again_when_their_text_changes(clean_landing, tmp_path):
     warehouse = tmp_path / "w.duckdb"
     load(clean_landing.out, warehouse)
-    first = score_new_tickets(warehouse)
+    first = _score(warehouse)
     tickets = clean_landing.rows["support_tickets"]
     assert first.scored == tickets > 20 and first.unchanged == 0
-    assert score_new_tickets(warehouse).scored == 0
+    assert _score(warehouse).scored == 0
 
     con = duckdb.connect(str(warehouse))
     truth = pd.read_parquet(clean_landing.out / "truth" / "tickets.parquet")
@@ -42,7 +47,7 @@ def test_tickets_are_scored_once_and_again_when_their_text_changes(clean_landing
         [ticket_id],
     )
     con.close()
-    again = score_new_tickets(warehouse)
+    again = _score(warehouse)
     assert again.scored == 1 and again.unchanged == tickets - 1
     con = duckdb.connect(str(warehouse), read_only=True)
     tone = con.execute(

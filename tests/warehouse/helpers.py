@@ -40,6 +40,7 @@ def built_warehouse(root: Path, persons: int, seed: int) -> tuple[Path, Path]:
     landing = generate(GeneratorConfig(persons, seed=seed, out=root / "landing")).out
     warehouse = root / "w.duckdb"
     load(landing, warehouse)
-    score_new_tickets(warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        score_new_tickets(con)
     dbt_build(warehouse, root / "target")
     return warehouse, landing

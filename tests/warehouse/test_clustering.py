@@ -18,8 +18,9 @@ SEGMENT_MODELS = ("stg_ml__customer_clusters+", "customer_nearest_centroid")
 def clustered(tmp_path_factory):
     root = tmp_path_factory.mktemp("clustering")
     warehouse, _ = built_warehouse(root, 600, seed=11)
-    first = run_clustering(warehouse, ClusteringConfig(), artifacts_dir=root / "ml")
-    second = run_clustering(warehouse, ClusteringConfig(), artifacts_dir=root / "ml")
+    with duckdb.connect(str(warehouse)) as con:
+        first = run_clustering(con, ClusteringConfig(), artifacts_dir=root / "ml")
+        second = run_clustering(con, ClusteringConfig(), artifacts_dir=root / "ml")
     result = dbt(warehouse, root / "target", "build", "--exclude", "test_type:unit", "-s",
                  *SEGMENT_MODELS)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
@@ -109,7 +110,8 @@ def test_sql_scoring_with_categoricals_and_pca(clustered, tmp_path):
         pca_components=4,
         k=5,
     )
-    report = run_clustering(copy, config, artifacts_dir=tmp_path / "ml")
+    with duckdb.connect(str(copy)) as con:
+        report = run_clustering(con, config, artifacts_dir=tmp_path / "ml")
     assert len(report.result.projection) > 0
     result = dbt(copy, tmp_path / "target", "run", "-s", "customer_nearest_centroid")
     assert result.returncode == 0, result.stdout[-3000:]

@@ -26,18 +26,19 @@
 
 {%- else %}
     {%- set run_literal = "'" ~ (latest | replace("'", "''")) ~ "'" %}
-    {%- set scaling = run_query(
-        "select position, input_column, transform, category, impute_value, frequent_categories, center, scale from "
-        ~ source('ml', 'cluster_scaling') ~ " where run_id = " ~ run_literal ~ " order by position") %}
-    {%- set projection = run_query(
+    {%- set scaling = segmint.query_rows(
+        "select position, input_column, transform, category, impute_value, frequent_categories, "
+        ~ "center, scale from " ~ source('ml', 'cluster_scaling')
+        ~ " where run_id = " ~ run_literal ~ " order by position") %}
+    {%- set projection = segmint.query_rows(
         "select component, position, weight, mean from " ~ source('ml', 'cluster_projection')
         ~ " where run_id = " ~ run_literal ~ " order by component, position") %}
-    {%- set centroids = run_query(
+    {%- set centroids = segmint.query_rows(
         "select segment_id, dimension, value from " ~ source('ml', 'cluster_centroids')
         ~ " where run_id = " ~ run_literal ~ " and space = 'model' order by segment_id, dimension") %}
     {%- set allowed = adapter.get_columns_in_relation(ref('customer_features')) | map(attribute='name') | map('lower') | list %}
     {%- set prepared = [] %}
-    {%- for row in scaling.rows %}
+    {%- for row in scaling %}
         {%- set column = row['input_column'] | lower %}
         {%- if column not in allowed %}
             {{ exceptions.raise_compiler_error("ml.cluster_scaling of run " ~ latest ~ " names column '" ~ column ~ "', which customer_features does not have") }}
@@ -79,15 +80,15 @@ scaled as (
 ),
 
 {%- set dims = [] %}
-{%- if projection.rows | length > 0 %}
+{%- if projection | length > 0 %}
 projected as (
 
     select
         customer_id,
-        {%- set components = projection.columns['component'].values() | unique | list %}
+        {%- set components = projection | map(attribute='component') | unique | list %}
         {%- for component in components %}
         {%- set terms = [] %}
-        {%- for row in projection.rows if row['component'] == component %}
+        {%- for row in projection if row['component'] == component %}
             {%- do terms.append("(x" ~ row['position'] ~ " - " ~ row['mean'] ~ ") * " ~ row['weight']) %}
         {%- endfor %}
         {{ terms | join(' + ') }} as z{{ loop.index0 }}{{ "," if not loop.last }}
@@ -106,11 +107,11 @@ projected as (
 {%- endif %}
 
 distances as (
-    {%- set segments = centroids.columns['segment_id'].values() | unique | list %}
+    {%- set segments = centroids | map(attribute='segment_id') | unique | list %}
     {%- for segment in segments %}
     {%- set terms = [] %}
-    {%- for row in centroids.rows if row['segment_id'] == segment %}
-        {%- do terms.append("(" ~ dims[row['dimension']] ~ " - " ~ row['value'] ~ ") * (" ~ dims[row['dimension']] ~ " - " ~ row['value'] ~ ")") %}
+    {%- for row in centroids if row['segment_id'] == segment %}
+        {%- do terms.append("(" ~ dims[row['dimension'] | int] ~ " - " ~ row['value'] ~ ") * (" ~ dims[row['dimension'] | int] ~ " - " ~ row['value'] ~ ")") %}
     {%- endfor %}
 
     select

@@ -157,11 +157,13 @@ def validate(
 
     from segmint.quality.suites import SuiteError, load_suites
     from segmint.quality.validate import validate as run_suites
+    from segmint.warehouse import DuckDBWarehouse
 
     s = config.Settings.from_env()
-    path = warehouse or s.duckdb_path
-    if not path.exists():
-        console.print(f"[red]error:[/red] no warehouse at {path}")
+    on_snowflake = warehouse is None and s.dbt_target == "snowflake"
+    target = s.warehouse() if on_snowflake else DuckDBWarehouse(warehouse or s.duckdb_path)
+    if not target.exists():
+        console.print(f"[red]error:[/red] no warehouse at {target.describe()}")
         raise typer.Exit(2)
     try:
         suites = load_suites()
@@ -176,9 +178,9 @@ def validate(
             raise typer.Exit(2)
         suites = [x for x in suites if x.name in suite]
     docs_dir = docs or s.data_docs_dir
-    with _holding(s, "segmint validate", path):  # it records observations
-        results = run_suites(path, suites, docs_dir=docs_dir, accept=accept)
-    table = Table(title=f"Quality gates on {path}")
+    with _holding(s, "segmint validate", None if on_snowflake else target.path):
+        results = run_suites(target, suites, docs_dir=docs_dir, accept=accept)  # it records
+    table = Table(title=f"Quality gates on {target.describe()}")
     for col in ("suite", "relation", "rows", "expectations", "blocking failed", "warnings"):
         table.add_column(col, justify="right" if col in ("rows", "expectations") else "left")
     for r in results:

@@ -88,6 +88,24 @@ class SnowflakeWarehouse:
     def exists(self) -> bool:
         return True
 
+    def sqlalchemy(self, step: str = "quality") -> tuple[str, dict]:
+        """SQLAlchemy's URL and engine arguments (snowflake-sqlalchemy; Great Expectations reads
+        through them). Only the account is in the URL; the rest, secrets included, are
+        connection arguments, never text."""
+        from urllib.parse import quote
+
+        p = dict(self.parameters)
+        connect_args: dict[str, object] = {
+            key: value for key, value in p.items() if key not in ("account", "port")
+        }
+        if "port" in p:
+            connect_args["port"] = int(str(p["port"]))
+        connect_args["session_parameters"] = {
+            **SESSION_PARAMETERS,
+            "QUERY_TAG": f"{QUERY_TAG_PREFIX}:{step}",
+        }
+        return f"snowflake://{quote(p.get('account', ''), safe='')}", {"connect_args": connect_args}
+
     @contextlib.contextmanager
     def exclusive(self, command: str) -> Iterator[None]:
         yield None

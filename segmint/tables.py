@@ -25,9 +25,14 @@ def ensure_tables(con, schema: str, tables: dict[str, str]) -> None:
 
 
 def exists(con, schema: str, table: str) -> bool:
-    """Whether schema.table exists (a table or a view), whatever case the catalog keeps."""
+    """Whether schema.table exists (a table or a view), whatever case the catalog keeps.
+
+    Views are looked up in ``information_schema.views`` too: Snowflake and DuckDB list them
+    among the tables, the emulator CI uses does not.
+    """
     found = con.execute(
-        "select count(*) from information_schema.tables "
+        "select count(*) from (select table_schema, table_name from information_schema.tables "
+        "union all select table_schema, table_name from information_schema.views) as relations "
         "where lower(table_schema) = ? and lower(table_name) = ?",
         [schema.lower(), table.lower()],
     ).fetchone()

@@ -92,6 +92,10 @@ class DuckDBWarehouse:
     def describe(self) -> str:
         return str(self.path)
 
+    def sqlalchemy(self) -> tuple[str, dict]:
+        """SQLAlchemy's URL and engine arguments (Great Expectations reads through them)."""
+        return f"duckdb:///{self.path.resolve()}", {"connect_args": {"read_only": True}}
+
     def connect(
         self, read_only: bool = False, step: str | None = None
     ) -> duckdb.DuckDBPyConnection:

@@ -136,8 +136,7 @@ def _step_checks(name: str, suites: Sequence[Suite], docs_dir: Path) -> dg.Asset
 
         selected = [by_key[k] for k in context.selected_asset_check_keys if k in by_key]
         selected.sort(key=lambda s: s.name)
-        path = warehouse.duckdb_only("the Great Expectations gates")
-        for result in validate(path, selected, docs_dir=docs_dir):
+        for result in validate(warehouse.warehouse, selected, docs_dir=docs_dir):
             yield check_result(result, docs_dir)
 
     return _checks

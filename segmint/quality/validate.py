@@ -24,13 +24,13 @@ import json
 import logging
 import statistics
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
+from segmint import tables
 from segmint.quality import gx_duckdb
 from segmint.quality.suites import Baseline, ExpectationSpec, Suite, load_suites
 
@@ -120,19 +120,9 @@ class History:
         return any(r > 0 for r in self.rows)
 
 
-def _has_observations(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'quality' and table_name = 'expectation_observations'"
-        ).fetchall()[0][0]
-    )
-
-
-def _history(con: duckdb.DuckDBPyConnection, suite: Suite) -> History:
-    if not _has_observations(con):
+def _history(con, suite: Suite, columns: list[str]) -> History:
+    if not columns:
         return History()
-    columns = {r[0] for r in con.execute(f"describe {OBSERVATIONS}").fetchall()}
     accepted = "coalesce(accepted, success)" if "accepted" in columns else "success"
     rows = con.execute(
         f"""
@@ -149,14 +139,10 @@ def _history(con: duckdb.DuckDBPyConnection, suite: Suite) -> History:
     return History(values=values, rows=values.pop(ROWS, []))
 
 
-def _row_count(con: duckdb.DuckDBPyConnection, relation: str) -> int | None:
+def _row_count(con, relation: str) -> int | None:
     """Rows of the relation; None when it does not exist."""
     schema, _, name = relation.rpartition(".")
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema or "main", name],
-    ).fetchall()[0][0]
-    if not exists:
+    if not tables.exists(con, schema or "main", name):
         return None
     return con.execute(f"select count(*) from {relation}").fetchall()[0][0]
 
@@ -311,7 +297,7 @@ def _outcome(suite: Suite, spec: ExpectationSpec, kwargs: dict, result, note) ->
 
 
 def validate(
-    duckdb_path: Path,
+    warehouse,
     suites: list[Suite] | None = None,
     docs_dir: Path | None = None,
     now: datetime | None = None,
@@ -320,19 +306,25 @@ def validate(
 ) -> list[SuiteResult]:
     """Validate the suites against the warehouse; record observations; build Data Docs.
 
-    ``accept`` records this run's distribution values as a passing baseline whatever their
-    verdict: how a user accepts a change in the business as the new normal.
+    ``warehouse``: a warehouse object (segmint.warehouse, segmint.snowflake) or the path of a
+    DuckDB file. ``accept`` records this run's distribution values as a passing baseline
+    whatever their verdict: how a user accepts a change in the business as the new normal.
     """
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    if isinstance(warehouse, str | Path):
+        from segmint.warehouse import DuckDBWarehouse
+
+        warehouse = DuckDBWarehouse(Path(warehouse))
     gx_duckdb.apply()
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     suites = load_suites() if suites is None else suites
     now = now or datetime.now(UTC).replace(tzinfo=None)
     # Read history and volumes before GX opens its own (read-only) connection to the file.
-    with duckdb.connect(str(duckdb_path), read_only=True) as con:
-        histories = {s.name: _history(con, s) for s in suites}
+    with warehouse.connect(read_only=True, step="quality") as con:
+        columns = tables.columns(con, *OBSERVATIONS.split("."))
+        histories = {s.name: _history(con, s, columns) for s in suites}
         volumes = {s.name: _row_count(con, s.relation) for s in suites}
     results: list[SuiteResult] = []
     to_run = []
@@ -356,11 +348,13 @@ def validate(
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             },
         )
-    source = context.data_sources.add_sql(
-        name="warehouse",
-        connection_string=f"duckdb:///{Path(duckdb_path).resolve()}",
-        kwargs={"connect_args": {"read_only": True}},
-    )
+    connection_string, engine_kwargs = warehouse.sqlalchemy()
+    with warnings.catch_warnings():
+        # One generic SQL source serves both warehouses, on purpose.
+        warnings.filterwarnings("ignore", message="You are using a generic SQLDatasource")
+        source = context.data_sources.add_sql(
+            name="warehouse", connection_string=connection_string, kwargs=engine_kwargs
+        )
     try:
         for suite in to_run:
             history = histories[suite.name]
@@ -432,11 +426,11 @@ def validate(
     order = {s.name: i for i, s in enumerate(suites)}
     results.sort(key=lambda r: order[r.suite.name])
     if record:
-        _record(duckdb_path, results, now, accept)
+        _record(warehouse, results, now, accept)
     return results
 
 
-def _record(duckdb_path: Path, results: list[SuiteResult], now: datetime, accept: bool) -> None:
+def _record(warehouse, results: list[SuiteResult], now: datetime, accept: bool) -> None:
     """Append this run's observations; ``accepted`` ones form later baselines."""
     run_id = uuid.uuid4().hex
     rows = []
@@ -445,7 +439,14 @@ def _record(duckdb_path: Path, results: list[SuiteResult], now: datetime, accept
         for o in r.outcomes:
             accepted = o.success or o.severity == "warning" or (accept and o.error is None)
             rows.append((o.suite, o.expectation, o.metric_value, o.success, accepted, run_id, now))
-    with duckdb.connect(str(duckdb_path)) as con:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        rows,
+        columns=["suite", "expectation", "observed_value", "success", "accepted", "run_id",
+                 "observed_at"],
+    )  # fmt: skip
+    with warehouse.connect(step="quality") as con:
         con.execute("create schema if not exists quality")
         con.execute(
             f"""
@@ -456,12 +457,7 @@ def _record(duckdb_path: Path, results: list[SuiteResult], now: datetime, accept
             """
         )
         con.execute(f"alter table {OBSERVATIONS} add column if not exists accepted boolean")
-        con.executemany(
-            f"insert into {OBSERVATIONS} "
-            "(suite, expectation, observed_value, success, accepted, run_id, observed_at) "
-            "values (?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        tables.insert_frame(con, OBSERVATIONS, frame)
 
 
 def _as_float(value: Any) -> float | None:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -28,11 +29,14 @@ from segmint.clusters import run_clustering
 from segmint.contracts import TABLES, contracts
 from segmint.load import ensure_raw_tables, load
 from segmint.predictions import run_predictions
+from segmint.quality.suites import load_suites
+from segmint.quality.validate import validate
 from segmint.snowflake import SnowflakeWarehouse
 from segmint.sync.config import load_destinations
 from segmint.sync.emulator import CrmEmulator, seed_from_landing
 from segmint.sync.engine import sync_concurrently
 from segmint.tone import score_new_tickets
+from segmint.warehouse import DuckDBWarehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 SALT = "a-test-salt-for-both-warehouses"
@@ -87,6 +91,7 @@ class BothTargets:
     clustering: dict
     predictions: dict
     crms: dict
+    quality: dict
 
 
 def _dbt(command, target: str, env: dict, target_path: Path, variables: str):
@@ -142,10 +147,20 @@ def both(fakesnow_server, clean_landing, tmp_path_factory) -> BothTargets:
                 "duckdb": duckdb.connect(str(subset))}  # fmt: skip
 
     # Step 1, before dbt: ticket tone, written by Python into each warehouse.
+    timings: dict[str, float] = {}
+
+    def timed(step: str, name: str, function, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            key = f"{step} [{name}]"
+            timings[key] = timings.get(key, 0.0) + time.perf_counter() - started
+
     tones = {}
     for name, step_con in connections().items():
         with step_con:
-            tones[name] = score_new_tickets(step_con)
+            tones[name] = timed("ticket tone", name, score_new_tickets, step_con)
 
     env = {
         **os.environ,
@@ -185,17 +200,24 @@ def both(fakesnow_server, clean_landing, tmp_path_factory) -> BothTargets:
             target = "snowflake" if name == "snowflake" else "ci"
             for command in commands:
                 # fakesnow stalls on dollar-quoted comments: no persisted docs there.
-                step = _dbt(command, target, target_env, path, variables)
+                step = timed(f"dbt {command[0]}", name, _dbt, command, target, target_env, path,
+                             variables)  # fmt: skip
                 assert step.returncode == 0, (name, step.stdout[-4000:])
 
     # Step 2: dbt, seeds to the marts and the snapshot.
     build(BUILD_WITHOUT_TESTS)
+    # The quality gates: every suite through Great Expectations, in each warehouse.
+    now = datetime(2026, 6, 1)
+    quality = {name: timed("quality gates", name, validate, target, load_suites(), now=now)
+               for name, target in (("snowflake", snowflake),
+                                    ("duckdb", DuckDBWarehouse(subset)))}  # fmt: skip
     # Step 3: clustering and predictions, in Python, read the marts and write schema ml.
     clustering, predictions = {}, {}
     for name, step_con in connections().items():
         with step_con:
-            clustering[name] = run_clustering(step_con, ClusteringConfig(), tmp / name / "ml")
-            predictions[name] = run_predictions(step_con)
+            clustering[name] = timed("clustering", name, run_clustering, step_con,
+                                     ClusteringConfig(), tmp / name / "ml")  # fmt: skip
+            predictions[name] = timed("predictions", name, run_predictions, step_con)
     # Step 4: the models that read what they wrote.
     build([("run", "--select", *ML_READERS)])
     # Step 5: sync the tags to the CRMs, each warehouse to its own emulator seeded alike.
@@ -210,10 +232,13 @@ def both(fakesnow_server, clean_landing, tmp_path_factory) -> BothTargets:
             with pytest.MonkeyPatch.context() as patch:  # the clients read the environment
                 for var, value in environ.items():
                     patch.setenv(var, value)
-                results = sync_concurrently(step_con, load_destinations(), environ)
+                results = timed("crm sync", name, sync_concurrently, step_con,
+                                load_destinations(), environ)  # fmt: skip
             assert [r.error for r in results if r.error] == [], name
             crms[name] = (_crm_state(emulator), {r.destination.name: r.report for r in results})
-    return BothTargets(snowflake, subset, tmp, tones, clustering, predictions, crms)
+    # Seconds per step on each warehouse (shown with pytest -s; reported in the notes).
+    print("\nstep seconds:", {k: round(v, 1) for k, v in sorted(timings.items())})
+    return BothTargets(snowflake, subset, tmp, tones, clustering, predictions, crms, quality)
 
 
 def _crm_state(emulator: CrmEmulator) -> dict:
@@ -254,6 +279,34 @@ def test_the_salt_is_in_no_artifact_log_or_view(both):
         "select count(*) from duckdb_views() where contains(sql, ?)", [SALT]
     ).fetchall() == [(0,)]
     con.close()
+
+
+def test_the_quality_gates_give_the_same_verdicts_on_snowflake(both):
+    """Every suite, validated by Great Expectations in Snowflake (snowflake-sqlalchemy), gives
+    the verdicts, metrics and failing counts it gives on DuckDB, and records them there."""
+    on_snowflake, on_duckdb = both.quality["snowflake"], both.quality["duckdb"]
+    assert [r.suite.name for r in on_snowflake] == [r.suite.name for r in on_duckdb]
+    checked = 0
+    for sf, duck in zip(on_snowflake, on_duckdb, strict=True):
+        assert (sf.rows, sf.skipped) == (duck.rows, duck.skipped), duck.suite.name
+        assert len(sf.outcomes) == len(duck.outcomes), duck.suite.name
+        for a, b in zip(sf.outcomes, duck.outcomes, strict=True):
+            label = f"{b.suite}.{b.expectation}"
+            assert (a.expectation, a.error) == (b.expectation, b.error), label
+            assert a.success == b.success, label
+            assert a.unexpected_count == b.unexpected_count, label
+            if b.metric_value is None:
+                assert a.metric_value is None, label
+            else:
+                assert a.metric_value == pytest.approx(b.metric_value, rel=1e-6), label
+            checked += 1
+    assert checked > 50
+    assert any(not o.success for r in on_duckdb for o in r.outcomes)  # some verdicts fail
+    query = "select count(*), count(observed_value) from quality.expectation_observations"
+    with both.snowflake.connect(step="test") as sf:
+        recorded = sf.execute(query).fetchall()
+    with duckdb.connect(str(both.duckdb), read_only=True) as con:
+        assert recorded == con.execute(query).fetchall()
 
 
 def test_history_is_kept_in_permanent_tables_on_snowflake(both):

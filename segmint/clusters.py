@@ -95,16 +95,11 @@ def write_result(con, result: SegmentationResult, model_path: Path | None) -> No
         "cluster_scaling": result.scaling,
         "cluster_projection": result.projection,
     }
-    con.execute("begin transaction")
-    try:
+    with tables.transaction(con):
         con.execute("delete from ml.customer_clusters")
         tables.insert_frame(con, "ml.customer_clusters", result.assignments)
         for table, frame in frames.items():
             tables.insert_frame(con, f"ml.{table}", frame)
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
 
 
 @dataclass

@@ -305,8 +305,7 @@ def run_predictions(
                 "scored_at": now,
             }
         )
-    con.execute("begin transaction")
-    try:
+    with tables.transaction(con):
         con.execute(f"delete from {SCHEMA}.{PREDICTIONS_TABLE}")
         tables.insert_frame(con, f"{SCHEMA}.{PREDICTIONS_TABLE}", frame)
         con.execute(
@@ -316,8 +315,4 @@ def run_predictions(
              ll_spend, horizon_months, monthly_discount_rate, report.skipped, now],
         )  # fmt: skip
         tables.insert_frame(con, f"{SCHEMA}.propensity_runs", pd.DataFrame(runs))
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
     return report

@@ -6,7 +6,9 @@ the same methods. What differs between the two warehouses is kept here.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pandas loads with the first frame inserted, not with this module
@@ -15,6 +17,35 @@ if TYPE_CHECKING:  # pandas loads with the first frame inserted, not with this m
 
 def is_snowflake(con) -> bool:
     return getattr(con, "dialect", "duckdb") == "snowflake"
+
+
+@contextlib.contextmanager
+def transaction(con) -> Iterator[None]:
+    """One transaction: committed when the block ends, rolled back if it raises.
+
+    Data manipulation only inside it: DDL (a table or a registered frame) commits an open
+    transaction on Snowflake, so create and register before.
+    """
+    con.execute("begin transaction")
+    try:
+        yield
+    except Exception:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
+@contextlib.contextmanager
+def registered(con, frames: dict[str, pd.DataFrame]) -> Iterator[None]:
+    """Frames queryable by name for the block (a view on DuckDB, a temporary table on
+    Snowflake), dropped afterwards."""
+    try:
+        for name, frame in frames.items():
+            con.register(name, frame)
+        yield
+    finally:
+        for name in frames:
+            con.unregister(name)
 
 
 def ensure_tables(con, schema: str, tables: dict[str, str]) -> None:

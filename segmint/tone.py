@@ -92,27 +92,14 @@ def score_new_tickets(con) -> ToneReport:
     rows = pd.concat([pending[["ticket_id", "text_hash"]], scores], axis=1)
     rows["model"] = MODEL_NAME
     rows["scored_at"] = datetime.now(UTC).replace(tzinfo=None)
-    # Registered before the transaction: on Snowflake it is a temporary table, and DDL
-    # would commit an open transaction.
-    con.register("scored_rows", rows)
-    try:
-        con.execute("begin transaction")
-        try:
-            con.execute(
-                f"delete from {TABLE} where ticket_id in (select ticket_id from scored_rows)"
-            )
-            con.execute(
-                f"""
-                insert into {TABLE}
-                    (ticket_id, text_hash, compound_score, tone, model, scored_at)
-                select ticket_id, text_hash, compound_score, tone, model, scored_at
-                from scored_rows
-                """
-            )
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
-    finally:
-        con.unregister("scored_rows")
+    # Registered before the transaction (tables.transaction says why).
+    with tables.registered(con, {"scored_rows": rows}), tables.transaction(con):
+        con.execute(f"delete from {TABLE} where ticket_id in (select ticket_id from scored_rows)")
+        con.execute(
+            f"""
+            insert into {TABLE} (ticket_id, text_hash, compound_score, tone, model, scored_at)
+            select ticket_id, text_hash, compound_score, tone, model, scored_at
+            from scored_rows
+            """
+        )
     return ToneReport(len(rows), unchanged, rows["tone"].value_counts().to_dict())

@@ -200,28 +200,18 @@ def _record_batch(con, destination: Destination, run_id: str, batch, outcomes) -
         columns=["run_id", "destination", "record_key", "customer_id", "action", "reason",
                  "payload", "rejected_at"],
     )  # fmt: skip
-    # Registered before the transaction (on Snowflake they are temporary tables, and DDL
-    # commits an open transaction). A confirmed record replaces its earlier state.
-    con.register("_kept", kept)
-    con.register("_dropped", dropped)
-    try:
-        con.execute("begin transaction")
-        try:
-            con.execute(
-                "delete from sync.synced_records where destination = ? and record_key in ("
-                "select record_key from _kept union all select record_key from _dropped)",
-                [destination.name],
-            )
-            columns = ", ".join(kept.columns)
-            con.execute(f"insert into sync.synced_records ({columns}) select {columns} from _kept")
-            tables.insert_frame(con, "sync.rejected_rows", rejected)
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
-    finally:
-        con.unregister("_kept")
-        con.unregister("_dropped")
+    # Registered before the transaction (tables.transaction says why). A confirmed record
+    # replaces its earlier state.
+    frames = {"_kept": kept, "_dropped": dropped}
+    with tables.registered(con, frames), tables.transaction(con):
+        con.execute(
+            "delete from sync.synced_records where destination = ? and record_key in ("
+            "select record_key from _kept union all select record_key from _dropped)",
+            [destination.name],
+        )
+        columns = ", ".join(kept.columns)
+        con.execute(f"insert into sync.synced_records ({columns}) select {columns} from _kept")
+        tables.insert_frame(con, "sync.rejected_rows", rejected)
     ok = sum(1 for _, o in pairs if o.ok)
     return ok, len(pairs) - ok
 

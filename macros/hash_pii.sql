@@ -30,6 +30,9 @@
         {%- endif -%}
         {%- set counts = run_query(
             "select count(*), sum(case when is_development then 1 else 0 end) from " ~ relation) -%}
+        {%- if counts.columns[0].values()[0] == 0 -%}
+            {{ exceptions.raise_compiler_error("no PII salt in the warehouse (" ~ relation ~ " is empty): " ~ how) }}
+        {%- endif -%}
         {%- if counts.columns[0].values()[0] != 1 -%}
             {{ exceptions.raise_compiler_error(relation ~ " must hold exactly one salt: " ~ how) }}
         {%- endif -%}

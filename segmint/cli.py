@@ -86,17 +86,18 @@ def load(
 
     s = config.settings()
     folder = landing_dir or s.landing_dir
+    warehouse = s.warehouse()
     try:
         with _holding(s, "segmint load"):
-            report = run_load(folder, s.duckdb_path)
+            report = run_load(folder, warehouse)
     except (LoadError, FileNotFoundError) as exc:
         err.print(f"[red]load failed, nothing was loaded:[/red] {exc}")
         raise typer.Exit(1) from exc
-    print_load_report(report, s.duckdb_path)
+    print_load_report(report, warehouse.describe())
 
 
-def print_load_report(report, duckdb_path: Path) -> None:
-    table = Table(title=f"Load {report.load_id[:8]} into {duckdb_path}")
+def print_load_report(report, where: str) -> None:
+    table = Table(title=f"Load {report.load_id[:8]} into {where}")
     for col in ("table", "files", "rows read", "loaded", "quarantined"):
         table.add_column(col, justify="left" if col == "table" else "right")
     for name, row in report.totals().items():

@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 import fastjsonschema
 
-from segmint import privacy
+from segmint import privacy, tables
 from segmint.contract_sql import violations_sql
 from segmint.contracts import TABLES, Contract, contracts
 
@@ -137,28 +137,48 @@ def checksum(path: Path) -> str:
 # Warehouse objects
 
 
-def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
+# Raw column types as each warehouse spells them (the contracts use DuckDB's names).
+_SNOWFLAKE_TYPES = {"varchar": "varchar", "bigint": "number(38, 0)", "double": "float",
+                    "timestamp": "timestamp_ntz"}  # fmt: skip
+
+
+def ensure_raw_tables(con) -> None:
     """Create the raw schema and every contract table, empty, if they do not exist.
 
-    An absent source is then an empty table and the dbt project still builds.
+    An absent source is then an empty table and the dbt project still builds. ``con`` is
+    DuckDB's or a Snowflake connection (segmint.snowflake); on Snowflake the column names
+    are left unquoted, so that they fold to upper case as every model's names do.
     """
+    snowflake = tables.is_snowflake(con)
+
+    def column(name: str, kind: str) -> str:
+        if snowflake:
+            return f"{name} {_SNOWFLAKE_TYPES[kind]}"
+        return f"{_q(name)} {kind}"
+
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
     for contract in contracts().values():
-        cols = [f"{_q(c.name)} {c.sql_type}" for c in contract.columns]
-        cols += [f"{name} {kind}" for name, kind in _META_COLUMNS]
+        cols = [column(c.name, c.sql_type) for c in contract.columns]
+        cols += [column(name, kind) for name, kind in _META_COLUMNS]
         con.execute(f"create table if not exists {RAW_SCHEMA}.{contract.table} ({', '.join(cols)})")
-    con.execute(
-        f"""create table if not exists {RAW_SCHEMA}.quarantined_rows (
-            load_id varchar, source_table varchar, source_file varchar, row_number bigint,
-            field varchar, reason varchar, errors varchar, payload varchar,
-            quarantined_at timestamp)"""
-    )
+    for name, definition in _LOG_TABLES.items():
+        cols = ", ".join(column(c, kind) for c, kind in definition)
+        con.execute(f"create table if not exists {RAW_SCHEMA}.{name} ({cols})")
     privacy.ensure_tables(con)  # the suppression list dbt reads beside the raw tables
-    con.execute(
-        f"""create table if not exists {RAW_SCHEMA}.loaded_files (
-            load_id varchar, source_table varchar, file_path varchar, checksum varchar,
-            rows_read bigint, rows_loaded bigint, rows_quarantined bigint, loaded_at timestamp)"""
-    )
+
+
+_LOG_TABLES = {
+    "quarantined_rows": (
+        ("load_id", "varchar"), ("source_table", "varchar"), ("source_file", "varchar"),
+        ("row_number", "bigint"), ("field", "varchar"), ("reason", "varchar"),
+        ("errors", "varchar"), ("payload", "varchar"), ("quarantined_at", "timestamp"),
+    ),
+    "loaded_files": (
+        ("load_id", "varchar"), ("source_table", "varchar"), ("file_path", "varchar"),
+        ("checksum", "varchar"), ("rows_read", "bigint"), ("rows_loaded", "bigint"),
+        ("rows_quarantined", "bigint"), ("loaded_at", "timestamp"),
+    ),
+}  # fmt: skip
 
 
 def _q(name: str) -> str:
@@ -536,13 +556,15 @@ def _record_file(
 
 def load(
     landing_dir: Path,
-    duckdb_path: Path,
+    target,
     files: Iterable[tuple[str, Path]] | None = None,
 ) -> LoadReport:
-    """Validate and load every landing file under ``landing_dir`` into ``duckdb_path``.
+    """Validate and load every landing file under ``landing_dir`` into the warehouse.
 
-    Raises LoadError (and writes nothing) when a file is unreadable or misses a required
-    column; raises FileNotFoundError when the landing folder does not exist.
+    ``target`` is a DuckDB file (a path or segmint.warehouse.DuckDBWarehouse) or a
+    segmint.snowflake.SnowflakeWarehouse. Raises LoadError (and writes nothing) when a file
+    is unreadable or misses a required column; raises FileNotFoundError when the landing
+    folder does not exist.
     """
     landing_dir = Path(landing_dir)
     if not landing_dir.is_dir():
@@ -553,43 +575,98 @@ def load(
         found, unrecognized = list(files), []
     report = LoadReport(load_id=uuid.uuid4().hex, unrecognized=unrecognized)
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
-    all_contracts = contracts()
+    if getattr(target, "kind", "duckdb") == "snowflake":
+        _load_into_snowflake(target, found, report, now)
+        return report
 
-    Path(duckdb_path).parent.mkdir(parents=True, exist_ok=True)
+    duckdb_path = Path(getattr(target, "path", target))
+    duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(duckdb_path))
     try:
-        con.execute("set TimeZone = 'UTC'")
-        # Large files spill to disk instead of growing the process without bound.
-        con.execute(f"set memory_limit = {_lit(MEMORY_LIMIT)}")
-        ensure_raw_tables(con)
+        _prepare(con)
         known = dict(
             con.execute(f"select checksum, file_path from {RAW_SCHEMA}.loaded_files").fetchall()
         )
-        # First pass: every file readable and complete, before anything is written.
-        for table, path in found:
-            if _is_empty_json_lines(path):
-                missing = []
-            else:
-                present = _columns(con, path)
-                missing = [c for c in all_contracts[table].required if c not in present]
-            if missing:
-                raise LoadError(path, f"required column(s) missing: {', '.join(missing)}")
-            digest = checksum(path)
-            result = FileResult(table=table, path=path, checksum=digest)
-            if digest in known:
-                result.skipped_as = known[digest]
-            else:
-                known[digest] = str(path)
-            report.files.append(result)
-        con.execute("begin transaction")
-        try:
-            for result in report.files:
-                if result.skipped_as is None:
-                    _load_file(con, all_contracts[result.table], result, report.load_id, now)
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
+        report.files = _plan(con, found, known)
+        with tables.transaction(con):
+            _load_new_files(con, report, now)
     finally:
         con.close()
     return report
+
+
+def _prepare(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("set TimeZone = 'UTC'")
+    # Large files spill to disk instead of growing the process without bound.
+    con.execute(f"set memory_limit = {_lit(MEMORY_LIMIT)}")
+    ensure_raw_tables(con)
+
+
+def _plan(
+    con: duckdb.DuckDBPyConnection, found: list[tuple[str, Path]], known: dict[str, str]
+) -> list[FileResult]:
+    """First pass: every file readable and complete, before anything is written; files whose
+    checksum was loaded before (``known``: checksum -> path) are marked skipped."""
+    all_contracts = contracts()
+    results = []
+    known = dict(known)
+    for table, path in found:
+        if _is_empty_json_lines(path):
+            missing = []
+        else:
+            present = _columns(con, path)
+            missing = [c for c in all_contracts[table].required if c not in present]
+        if missing:
+            raise LoadError(path, f"required column(s) missing: {', '.join(missing)}")
+        digest = checksum(path)
+        result = FileResult(table=table, path=path, checksum=digest)
+        if digest in known:
+            result.skipped_as = known[digest]
+        else:
+            known[digest] = str(path)
+        results.append(result)
+    return results
+
+
+def _load_new_files(con: duckdb.DuckDBPyConnection, report: LoadReport, now: str) -> None:
+    all_contracts = contracts()
+    for result in report.files:
+        if result.skipped_as is None:
+            _load_file(con, all_contracts[result.table], result, report.load_id, now)
+
+
+def _load_into_snowflake(warehouse, found: list[tuple[str, Path]], report: LoadReport,
+                         now: str) -> None:  # fmt: skip
+    """The same load on Snowflake: the files are read and checked against the contract where
+    they are (the loader's machine), by the same SQL in an in-memory DuckDB with no file;
+    the rows loaded, the quarantined rows and the file records then travel to Snowflake as
+    Snowflake loads files (Parquet, ``PUT`` to each table's stage, ``COPY INTO``), in one
+    transaction. Checksums are Snowflake's ``raw.loaded_files``: a leftover DuckDB file is
+    never read.
+    """
+    import tempfile
+
+    with warehouse.connect(step="load") as sf:
+        ensure_raw_tables(sf)  # DDL, before the transaction (it would commit one)
+        known = dict(sf.execute(f"select checksum, file_path from {RAW_SCHEMA}.loaded_files")
+                     .fetchall())  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="segmint-load-") as folder:
+            work = duckdb.connect()
+            try:
+                work.execute(f"set temp_directory = {_lit(str(Path(folder) / 'spill'))}")
+                _prepare(work)
+                report.files = _plan(work, found, known)
+                _load_new_files(work, report, now)
+                parts = []
+                for name in [*TABLES, "quarantined_rows", "loaded_files"]:
+                    relation = f"{RAW_SCHEMA}.{name}"
+                    if not work.execute(f"select count(*) from {relation}").fetchall()[0][0]:
+                        continue
+                    part = Path(folder) / f"{name}.parquet"
+                    work.execute(f"copy {relation} to {_lit(str(part))} (format parquet)")
+                    parts.append((relation, part))
+            finally:
+                work.close()
+            with tables.transaction(sf):
+                for relation, part in parts:
+                    sf.load_parquet(relation, part)

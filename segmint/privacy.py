@@ -102,7 +102,8 @@ RAW_LINKS: dict[str, tuple[str | None, list[tuple[str, str]]]] = {
     "consent_events": ("email", []),
     "erasure_requests": ("email", []),
 }
-EMAIL_HASH = "sha256(? || lower(trim({email})))"  # = hash_pii(normalize_email(email)), DuckDB
+# = hash_pii(normalize_email(email)): the salt is the bound parameter.
+EMAIL_HASH = "{sha}(? || lower(trim({email})){bits})"
 
 # Downstream tables: columns named like these hold a source key of the kind given.
 KEY_COLUMNS = {
@@ -248,23 +249,30 @@ def _now() -> datetime:
 
 
 def _exists(con, schema: str, name: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from duckdb_tables() where database_name = current_database() "
-            "and schema_name = ? and table_name = ?",
-            [schema, name],
-        ).fetchall()[0][0]
-    )
+    return tables.exists(con, schema, name)
 
 
-def _columns(con, schema: str, name: str) -> dict[str, str]:
-    return dict(
-        con.execute(
-            "select column_name, data_type from duckdb_columns() "
-            "where database_name = current_database() and schema_name = ? and table_name = ?",
-            [schema, name],
+# Text columns as each warehouse's information_schema names their type.
+_TEXT_TYPES = ("VARCHAR", "TEXT", "STRING", "CHARACTER VARYING")
+
+
+def _columns(con, schema: str, name: str) -> dict[str, bool]:
+    """Column name -> whether it holds text, as the warehouse spells the names."""
+    return {
+        column: kind.upper().split("(")[0] in _TEXT_TYPES
+        for column, kind in con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where lower(table_schema) = ? and lower(table_name) = ? order by ordinal_position",
+            [schema.lower(), name.lower()],
         ).fetchall()
-    )
+    }
+
+
+def _sha(con, expression: str) -> str:
+    """SQL: hex SHA-256 of the bound salt followed by ``expression`` (the dbt macro hash_pii)."""
+    if tables.is_snowflake(con):
+        return f"sha2(? || {expression}, 256)"
+    return f"sha256(? || {expression})"
 
 
 def _q(name: str) -> str:
@@ -272,16 +280,18 @@ def _q(name: str) -> str:
 
 
 def _register(con, name: str, values: Iterable[str]) -> None:
-    import pyarrow as pa
+    """A one-column table ``v`` of values, queryable by name (DDL on Snowflake: before
+    ``begin``)."""
+    import pandas as pd
 
-    con.register(name, pa.table({"v": pa.array(sorted(set(values)), type=pa.string())}))
+    con.register(name, pd.DataFrame({"v": pd.Series(sorted(set(values)), dtype=object)}))
 
 
 def _register_rows(con, name: str, columns: list[str], rows: list[tuple]) -> None:
-    import pyarrow as pa
+    import pandas as pd
 
-    data = {c: pa.array([r[i] for r in rows], type=pa.string()) for i, c in enumerate(columns)}
-    con.register(name, pa.table(data))
+    data = {c: pd.Series([r[i] for r in rows], dtype=object) for i, c in enumerate(columns)}
+    con.register(name, pd.DataFrame(data))
 
 
 # --- who ---------------------------------------------------------------------------------
@@ -318,10 +328,10 @@ def _resolve(con, salt: str, wanted: Mapping[tuple[str, str], str]) -> Person:
             inner join _erase_wanted as w
                 on i.identifier_type = w.t
                 and w.h = case when i.is_hashed then i.identifier_value
-                               else sha256(? || i.identifier_value) end
+                               else {sha} end
             where i.customer_id is not null
             order by 1, 2, 3
-            """,
+            """.format(sha=_sha(con, "i.identifier_value")),
             [salt],
         ).fetchall()
     finally:
@@ -348,8 +358,8 @@ def _resolve(con, salt: str, wanted: Mapping[tuple[str, str], str]) -> Person:
             select identifier_type, identifier_value from marts.dim_customer_identities
             where identifier_type in ('device', 'shop_account')
             group by identifier_type, identifier_value
-            having bool_or(customer_id is null or customer_id not in
-                           (select v from _erase_customers))
+            having max(case when customer_id is null or customer_id not in
+                                (select v from _erase_customers) then 1 else 0 end) = 1
             """
         ).fetchall()
     finally:
@@ -379,13 +389,16 @@ def _resolve(con, salt: str, wanted: Mapping[tuple[str, str], str]) -> Person:
     return person
 
 
-def _raw_condition(table: str, col: Callable[[str], str]) -> tuple[str, int]:
+def _raw_condition(table: str, col: Callable[[str], str], snowflake: bool = False
+                   ) -> tuple[str, int]:  # fmt: skip
     """SQL condition that a raw row (rendered through ``col``) is the person's, and how many
     salt parameters it takes."""
     email, links = RAW_LINKS[table]
     parts, salts = [], 0
     if email:
-        parts.append(EMAIL_HASH.format(email=col(email)) + " in (select v from _erase_hashes)")
+        sha, bits = ("sha2", ", 256") if snowflake else ("sha256", "")
+        hashed = EMAIL_HASH.format(sha=sha, email=col(email), bits=bits)
+        parts.append(hashed + " in (select v from _erase_hashes)")
         salts += 1
     for expression, kind in links:
         rendered = expression.format_map(_Columns(col))
@@ -413,32 +426,57 @@ _KINDS = (
 
 
 def _register_person(con, person: Person) -> None:
+    """Everything the deletes look rows up in, as tables. Registering is DDL on Snowflake
+    (it would commit an open transaction): done before ``begin``."""
     _register(con, "_erase_hashes", person.email_hashes)
+    _register(con, "_erase_clear", person.clear)
     for kind in _KINDS:
         _register(con, f"_erase_key_{kind}", person.keys.get(kind, set()))
+    exact, tokens = _downstream_values(person)
+    _register(con, "_erase_values", exact)
+    _register(con, "_erase_tokens", tokens)
+
+
+_REGISTERED = ("_erase_hashes", "_erase_clear", "_erase_values", "_erase_tokens",
+               *(f"_erase_key_{k}" for k in _KINDS))  # fmt: skip
 
 
 def _unregister_person(con) -> None:
-    for name in ("_erase_hashes", *(f"_erase_key_{k}" for k in _KINDS)):
+    for name in _REGISTERED:
         con.unregister(name)
 
 
 # --- the warehouse -----------------------------------------------------------------------
 
 
-def _erase_raw(con, salt: str, person: Person, removed: dict[str, int]) -> None:
-    """Delete the person's raw rows and quarantined rows; collect their clear values."""
-    # Orders first: their items go with them, found by the orders' ids.
+def _raw_column(con) -> Callable[[str], str]:
+    """How a raw column is named in SQL: quoted on DuckDB; on Snowflake unquoted, so that it
+    folds to upper case as the loader created it (segmint.load)."""
+    return (lambda c: c) if tables.is_snowflake(con) else _q
+
+
+def _payload_field(con) -> Callable[[str], str]:
+    """SQL for a field of a quarantined row's JSON payload, as text (null when the payload
+    does not parse)."""
+    if tables.is_snowflake(con):
+        return lambda c: f"try_parse_json(payload):{c}::varchar"
+    return lambda c: f"json_extract_string(try_cast(payload as json), '$.{c}')"
+
+
+def _collect_raw(con, salt: str, person: Person) -> None:
+    """Before the deleting transaction: the person's clear emails and phones, and their
+    orders (whose items go with them), from the raw rows; registered for the deletes."""
+    snowflake, col = tables.is_snowflake(con), _raw_column(con)
     doomed_orders: set[str] = set()
     for table in RAW_LINKS:
         if not _exists(con, "raw", table):
             continue
-        where, salts = _raw_condition(table, _q)
-        columns = _columns(con, "raw", table)
+        where, salts = _raw_condition(table, col, snowflake)
+        columns = {c.lower() for c in _columns(con, "raw", table)}
         picked = [c for c in ("email", "phone") if c in columns]
         if picked or table == "orders":
             select = ", ".join(
-                [*(_q(c) for c in picked), "trim(order_id)" if table == "orders" else "null"]
+                [*(col(c) for c in picked), "trim(order_id)" if table == "orders" else "null"]
             )
             for row in con.execute(
                 f"select {select} from raw.{table} where {where}", [salt] * salts
@@ -451,6 +489,16 @@ def _erase_raw(con, salt: str, person: Person, removed: dict[str, int]) -> None:
         if table == "orders":
             person.key_set("orders").update(doomed_orders)
             _register(con, "_erase_key_orders", person.keys["orders"])
+    _register(con, "_erase_clear", person.clear)
+
+
+def _erase_raw(con, salt: str, person: Person, removed: dict[str, int]) -> None:
+    """Delete the person's raw rows and quarantined rows (after :func:`_collect_raw`)."""
+    snowflake, col = tables.is_snowflake(con), _raw_column(con)
+    for table in RAW_LINKS:
+        if not _exists(con, "raw", table):
+            continue
+        where, salts = _raw_condition(table, col, snowflake)
         count = _delete(con, f"raw.{table}", where, [salt] * salts)
         if count:
             removed[f"raw.{table}"] = removed.get(f"raw.{table}", 0) + count
@@ -460,19 +508,13 @@ def _erase_raw(con, salt: str, person: Person, removed: dict[str, int]) -> None:
     # payload mentions one of their clear emails or phones (a malformed row may not parse).
     conditions, params = [], []
     for table in RAW_LINKS:
-        where, salts = _raw_condition(
-            table, lambda c: f"json_extract_string(try_cast(payload as json), '$.{c}')"
-        )
+        where, salts = _raw_condition(table, _payload_field(con), snowflake)
         conditions.append(f"(source_table = '{table}' and ({where}))")
         params += [salt] * salts
-    _register(con, "_erase_clear", person.clear)
-    try:
-        conditions.append(
-            "exists (select 1 from _erase_clear where contains(lower(payload), _erase_clear.v))"
-        )
-        count = _delete(con, "raw.quarantined_rows", " or ".join(conditions), params)
-    finally:
-        con.unregister("_erase_clear")
+    conditions.append(
+        "exists (select 1 from _erase_clear where contains(lower(payload), _erase_clear.v))"
+    )
+    count = _delete(con, "raw.quarantined_rows", " or ".join(conditions), params)
     if count:
         removed["raw.quarantined_rows"] = count
 
@@ -486,13 +528,28 @@ def _delete(con, relation: str, where: str, params) -> int:
 
 
 def _downstream_tables(con) -> list[tuple[str, str]]:
+    """The warehouse's own tables (not views, not temporary ones), names as it keeps them."""
     return con.execute(
         """
-        select schema_name, table_name from duckdb_tables()
-        where database_name = current_database() and not temporary
+        select table_schema, table_name from information_schema.tables
+        where lower(table_catalog) = lower(current_database()) and table_type = 'BASE TABLE'
         order by 1, 2
         """
     ).fetchall()
+
+
+def _snowflake_patterns(tokens: Iterable[str]) -> list[str]:
+    """The token search as Snowflake's regular expressions (POSIX, matched against the whole
+    text with REGEXP_LIKE): a value between token edges, at most REGEX_MAX_VALUES values per
+    expression. Token characters that are special (``.``, ``+``) are bracketed."""
+    edge = f"[^{_ID_CHARS}]"
+    ordered = sorted(tokens)
+    patterns = []
+    for start in range(0, len(ordered), REGEX_MAX_VALUES or len(ordered)):
+        chunk = ordered[start : start + (REGEX_MAX_VALUES or len(ordered))]
+        alternatives = "|".join(t.replace(".", "[.]").replace("+", "[+]") for t in chunk)
+        patterns.append(f"(.*{edge})?({alternatives})({edge}.*|[.]+({edge}.*)?)?")
+    return patterns
 
 
 def _tokens(values: Iterable[str]) -> set[str]:
@@ -505,14 +562,8 @@ def _tokens(values: Iterable[str]) -> set[str]:
     }
 
 
-def _erase_downstream(con, person: Person, removed: dict[str, int]) -> None:
-    """Every table built from the sources: delete the rows tied to the person.
-
-    A row goes when any text column equals one of the person's keys, or holds one of their
-    distinctive values (emails, phones, salted hashes, customer ids, CRM record ids) as a
-    token: identity tables carry them inside composite ids
-    (``web_events|<device>|<account>|<email hash>``), payloads inside JSON.
-    """
+def _downstream_values(person: Person) -> tuple[set[str], set[str]]:
+    """The values a downstream row is deleted for: as whole values, and as tokens in text."""
     exact = (
         set(person.customers)
         | (person.email_hashes - person.earlier)
@@ -521,49 +572,58 @@ def _erase_downstream(con, person: Person, removed: dict[str, int]) -> None:
         | {f"crm_contacts|{k}" for k in person.keys.get("crm_contacts", ())}
         | person.keys.get("crm_contacts", set())
     )
-    tokens = _tokens(exact | person.keys.get("crm_source_contact", set()))
+    return exact, _tokens(exact | person.keys.get("crm_source_contact", set()))
+
+
+def _erase_downstream(con, person: Person, removed: dict[str, int]) -> None:
+    """Every table built from the sources: delete the rows tied to the person.
+
+    A row goes when any text column equals one of the person's keys, or holds one of their
+    distinctive values (emails, phones, salted hashes, customer ids, CRM record ids) as a
+    token: identity tables carry them inside composite ids
+    (``web_events|<device>|<account>|<email hash>``), payloads inside JSON.
+    """
+    _, tokens = _downstream_values(person)
     # The same tokens as a regular expression: a value between token edges.
     edge = f"[^{_ID_CHARS}]"
     alternatives = "|".join(re.escape(t) for t in sorted(tokens))
     pattern = f"(?:^|{edge})(?:{alternatives})(?:{edge}|\\.*$|\\.+{edge})"
-    _register(con, "_erase_values", exact)
-    _register(con, "_erase_tokens", tokens)
-    try:
-        for schema, table in _downstream_tables(con):
-            if schema in _OWN or (schema, table) == _STATE:
+    snowflake = tables.is_snowflake(con)
+    for schema, table in _downstream_tables(con):
+        if schema.lower() in _OWN or (schema.lower(), table.lower()) == _STATE:
+            continue
+        relation = f"{_q(schema)}.{_q(table)}"
+        conditions, texts = [], []
+        for column, is_text in _columns(con, schema, table).items():
+            if not is_text:
                 continue
-            relation = f"{_q(schema)}.{_q(table)}"
-            conditions, texts = [], []
-            for column, kind in _columns(con, schema, table).items():
-                if kind != "VARCHAR":
-                    continue
-                name = column.lower()
-                conditions.append(f"{_q(column)} in (select v from _erase_values)")
-                if name in KEY_COLUMNS:
-                    conditions.append(
-                        f"{_q(column)} in (select v from _erase_key_{KEY_COLUMNS[name]})"
-                    )
-                texts.append(f"lower({_q(column)})")
-            if not conditions:
-                continue
-            params = None
-            if tokens and len(tokens) <= REGEX_MAX_VALUES:
-                conditions += [f"regexp_matches({text}, $pattern)" for text in texts]
-                params = {"pattern": pattern}
-            elif tokens:
-                lists = [f"string_split_regex({text}, $separator)" for text in texts]
-                listed = lists[0] if len(lists) == 1 else f"list_concat({', '.join(lists)})"
-                conditions.append(
-                    f"rowid in (select rowid from (select rowid, unnest({listed}) as token "
-                    f"from {relation}) where token in (select v from _erase_tokens))"
-                )
-                params = {"separator": TOKEN_SEPARATOR}
-            count = _delete(con, relation, " or ".join(conditions), params)
-            if count:
-                removed[f"{schema}.{table}"] = count
-    finally:
-        con.unregister("_erase_values")
-        con.unregister("_erase_tokens")
+            name = column.lower()
+            conditions.append(f"{_q(column)} in (select v from _erase_values)")
+            if name in KEY_COLUMNS:
+                conditions.append(f"{_q(column)} in (select v from _erase_key_{KEY_COLUMNS[name]})")
+            texts.append(f"lower({_q(column)})")
+        if not conditions:
+            continue
+        params = None
+        if tokens and snowflake:
+            patterns = _snowflake_patterns(tokens)
+            conditions += [f"regexp_like({text}, ?, 's')" for text in texts
+                           for _ in patterns]  # fmt: skip
+            params = [pattern for _ in texts for pattern in patterns]
+        elif tokens and len(tokens) <= REGEX_MAX_VALUES:
+            conditions += [f"regexp_matches({text}, $pattern)" for text in texts]
+            params = {"pattern": pattern}
+        elif tokens:
+            lists = [f"string_split_regex({text}, $separator)" for text in texts]
+            listed = lists[0] if len(lists) == 1 else f"list_concat({', '.join(lists)})"
+            conditions.append(
+                f"rowid in (select rowid from (select rowid, unnest({listed}) as token "
+                f"from {relation}) where token in (select v from _erase_tokens))"
+            )
+            params = {"separator": TOKEN_SEPARATOR}
+        count = _delete(con, relation, " or ".join(conditions), params)
+        if count:
+            removed[f"{schema}.{table}".lower()] = count
 
 
 # --- destinations ------------------------------------------------------------------------
@@ -792,47 +852,52 @@ def erase(
         with report.timed("destinations"):
             _erase_at_destinations(con, person, destinations, environ or {}, report, log)
     removed: dict[str, int] = {}
-    con.execute("begin transaction")
+    # Lookups first: registering them is DDL on Snowflake, which would commit a transaction.
+    _register_person(con, person)
+    stamp = now.isoformat(sep=" ")
+    suppress = [(t, h, r, stamp) for (t, h), r in sorted(person.suppress.items())]
+    erased = [(c, r, stamp) for c, r in sorted(person.customers.items())]
+    _register_rows(con, "_erase_suppress", ["t", "h", "r", "ts"], suppress)
+    _register_rows(con, "_erase_erased", ["c", "r", "ts"], erased)
     try:
-        _register_person(con, person)
-        try:
+        _collect_raw(con, salt, person)
+        _register_person(con, person)  # with the person's clear values and orders
+        with tables.transaction(con):
             with report.timed("raw"):
                 _erase_raw(con, salt, person, removed)
             if found:
                 with report.timed("downstream"):
                     _erase_downstream(con, person, removed)
-        finally:
-            _unregister_person(con)
-        if person.suppress:
-            con.executemany(
-                f"insert or ignore into {SCHEMA}.suppression_list values (?, ?, ?, ?)",
-                [(t, h, r, now) for (t, h), r in sorted(person.suppress.items())],
+            # New identifiers only (insert-or-ignore in SQL both warehouses speak).
+            con.execute(
+                f"""insert into {SCHEMA}.suppression_list
+                    select distinct t, h, r, cast(ts as timestamp) from _erase_suppress as s
+                    where not exists (select 1 from {SCHEMA}.suppression_list as l
+                                      where l.identifier_type = s.t and l.identifier_hash = s.h)"""
             )
-        if person.customers:
-            con.executemany(
-                f"insert or ignore into {SCHEMA}.erased_customers values (?, ?, ?)",
-                [(c, r, now) for c, r in sorted(person.customers.items())],
+            con.execute(
+                f"""insert into {SCHEMA}.erased_customers
+                    select distinct c, r, cast(ts as timestamp) from _erase_erased as e
+                    where not exists (select 1 from {SCHEMA}.erased_customers as x
+                                      where x.customer_id = e.c)"""
             )
-        for relation, count in sorted(removed.items()):
-            log(first, "warehouse", relation, "deleted", count, None)
-        for rid, _ in requests:
-            placed = sum(1 for r in person.customers.values() if r == rid)
-            log(
-                rid,
-                "request",
-                "raw.erasure_requests",
-                "carried out",
-                1,
-                f"{placed} customer(s) in the identity graph",
-            )
-        if log_rows:
-            con.executemany(
-                f"insert into {SCHEMA}.erasure_log values (?, ?, ?, ?, ?, ?, ?)", log_rows
-            )
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+            for relation, count in sorted(removed.items()):
+                log(first, "warehouse", relation, "deleted", count, None)
+            for rid, _ in requests:
+                placed = sum(1 for r in person.customers.values() if r == rid)
+                log(
+                    rid,
+                    "request",
+                    "raw.erasure_requests",
+                    "carried out",
+                    1,
+                    f"{placed} customer(s) in the identity graph",
+                )
+            _insert_log(con, log_rows)
+    finally:
+        _unregister_person(con)
+        con.unregister("_erase_suppress")
+        con.unregister("_erase_erased")
     report.rows_removed = removed
     if not found:
         report.reloaded_rows = sum(removed.values())
@@ -845,11 +910,25 @@ def erase(
                 (first, "files", Path(p).name, action, 1, None, now)
                 for p, action in sorted(report.files.items())
             ]
-            con.executemany(f"insert into {SCHEMA}.erasure_log values (?, ?, ?, ?, ?, ?, ?)", rows)
-    if removed or report.files:
+            _insert_log(con, rows)
+    if (removed or report.files) and not tables.is_snowflake(con):
+        # DuckDB: write the deletions to the file now. (Snowflake keeps deleted rows for
+        # its Time Travel retention and Fail-safe: docs/snowflake.md.)
         with report.timed("checkpoint"):
             con.execute("checkpoint")
     return report
+
+
+def _insert_log(con, rows: list[tuple]) -> None:
+    """Rows of the erasure log, values bound (one statement per row: a handful per run)."""
+    for row in rows:
+        con.execute(f"insert into {SCHEMA}.erasure_log values (?, ?, ?, ?, ?, ?, ?)", list(row))
+
+
+# Column types audit() does not search: numbers, booleans, dates and times (DuckDB's and
+# Snowflake's names; everything else, JSON and lists included, is searched as text).
+_NOT_TEXT = ("BOOLEAN", "BIGINT", "INTEGER", "DOUBLE", "DATE", "TIME", "HUGEINT", "SMALLINT",
+             "TINYINT", "FLOAT", "NUMBER", "DECIMAL", "REAL", "UBIGINT", "UINTEGER")  # fmt: skip
 
 
 # --- the audit ---------------------------------------------------------------------------
@@ -878,38 +957,41 @@ def audit(
     """
     found: list[Trace] = []
     values = {label: value.lower() for label, value in needles.items() if value}
+    snowflake = tables.is_snowflake(con)
     relations = con.execute(
         """
-        select schema_name, table_name from duckdb_tables()
-        where database_name = current_database()
-        union all
-        select schema_name, view_name from duckdb_views()
-        where database_name = current_database() and not internal
+        select table_schema, table_name from information_schema.tables
+        where lower(table_catalog) = lower(current_database())
+        union
+        select table_schema, table_name from information_schema.views
+        where lower(table_catalog) = lower(current_database())
         order by 1, 2
         """
     ).fetchall()
     skipped = set(skip)
     for schema, relation in relations:
-        if f"{schema}.{relation}" in skipped:
+        if f"{schema}.{relation}".lower() in skipped:
             continue
-        columns = con.execute(
-            "select column_name from duckdb_columns() where database_name = current_database() "
-            "and schema_name = ? and table_name = ? and data_type not in "
-            "('BOOLEAN','BIGINT','INTEGER','DOUBLE','DATE','TIMESTAMP','HUGEINT','SMALLINT',"
-            "'TINYINT','FLOAT','TIMESTAMP WITH TIME ZONE')",
-            [schema, relation],
-        ).fetchall()
+        columns = [
+            column
+            for column, kind in con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where lower(table_catalog) = lower(current_database()) and table_schema = ? "
+                "and table_name = ? order by ordinal_position",
+                [schema, relation],
+            ).fetchall()
+            if not kind.upper().startswith(_NOT_TEXT)
+        ]
         probes, labels = [], []
-        for (column,) in columns:
+        for column in columns:
             text = f"lower(cast({_q(column)} as varchar))"
             for label, value in values.items():
-                probes.append(f"count(*) filter (where contains({text}, ?))")
+                probes.append(f"sum(case when contains({text}, ?) then 1 else 0 end)")
                 labels.append((column, label, value))
             if phone_digits:
-                probes.append(
-                    "count(*) filter (where contains("
-                    f"regexp_replace({text}, '[^0-9]', '', 'g'), ?))"
-                )
+                digits = (f"regexp_replace({text}, '[^0-9]', '')" if snowflake
+                          else f"regexp_replace({text}, '[^0-9]', '', 'g')")  # fmt: skip
+                probes.append(f"sum(case when contains({digits}, ?) then 1 else 0 end)")
                 labels.append((column, "phone", phone_digits))
         if not probes:
             continue
@@ -918,7 +1000,7 @@ def audit(
                 f"select {', '.join(probes)} from {_q(schema)}.{_q(relation)}",
                 [value for _, _, value in labels],
             ).fetchall()[0]
-        except duckdb.Error as exc:
+        except Exception as exc:  # a view that no longer reads: reported, not fatal
             found.append(Trace(f"{schema}.{relation}", f"unreadable: {exc}"[:120], -1))
             continue
         for (column, label, _), count in zip(labels, counts, strict=True):

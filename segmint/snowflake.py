@@ -40,7 +40,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 QUERY_TAG_PREFIX = "segmint"
-SESSION_PARAMETERS = {"TIMEZONE": "UTC"}
+# UTC sessions; and ``timestamp`` in segmint's own tables means TIMESTAMP_NTZ whatever the
+# account's default mapping (the values are UTC, without an offset, as on DuckDB).
+SESSION_PARAMETERS = {"TIMEZONE": "UTC", "TIMESTAMP_TYPE_MAPPING": "TIMESTAMP_NTZ"}
 
 
 def connect(parameters: Iterable[tuple[str, str]], query_tag: str | None = None):
@@ -177,23 +179,31 @@ class SnowflakeConnection:
         """
         if frame.empty:
             return 0
+        with tempfile.TemporaryDirectory(prefix="segmint-frame-") as folder:
+            path = Path(folder) / "frame.parquet"
+            _write_parquet(frame, path)
+            self.load_parquet(relation, path)
+        return len(frame)
+
+    def load_parquet(self, relation: str, path: Path) -> None:
+        """Append a Parquet file's rows to an existing table, matching columns by name
+        (case-insensitively): ``PUT`` to the table's own stage, then ``COPY INTO``.
+
+        The table's stage needs no DDL (which would commit an open transaction) and no stage
+        privileges beyond the table's; the staged file is purged once copied.
+        """
         key = uuid.uuid4().hex
-        # The table's own stage: every table has one, so no DDL (which would commit an open
-        # transaction) and no stage privileges beyond the table's.
         schema, _, table = relation.rpartition(".")
         stage = f"@{schema}.%{table}" if schema else f"@%{table}"
-        with tempfile.TemporaryDirectory(prefix="segmint-frame-") as folder:
-            path = Path(folder) / f"{key}.parquet"
-            _write_parquet(frame, path)
-            self._cursor.execute(
-                f"put 'file://{path.as_posix()}' {stage}/{key}/ auto_compress = false"
-            )
+        os.chmod(path, 0o600)
+        self._cursor.execute(
+            f"put 'file://{Path(path).as_posix()}' {stage}/{key}/ auto_compress = false"
+        )
         self._cursor.execute(
             f"copy into {relation} from {stage}/{key}/ "
             "file_format = (type = parquet use_logical_type = true) "
             "match_by_column_name = case_insensitive purge = true"
         )
-        return len(frame)
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
         """A temporary table holding the frame (DuckDB registers a view of it).
@@ -246,4 +256,3 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
     table = pa.Table.from_pandas(frame, preserve_index=False)
     pq.write_table(table, path, coerce_timestamps="us", allow_truncated_timestamps=True)
-    os.chmod(path, 0o600)

@@ -66,8 +66,8 @@ def exists(con, schema: str, table: str) -> bool:
         "union all select table_schema, table_name from information_schema.views) as relations "
         "where lower(table_schema) = ? and lower(table_name) = ?",
         [schema.lower(), table.lower()],
-    ).fetchone()
-    return bool(found[0])
+    ).fetchall()
+    return bool(found[0][0])
 
 
 def declared_columns(columns: str) -> list[str]:

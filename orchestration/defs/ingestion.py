@@ -76,7 +76,7 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Validate every new landing file against its contract and load it (one transaction),
     then carry out erasure requests."""
     try:
-        report = load(warehouse.landing, warehouse.duckdb_only("loading the landing files"))
+        report = load(warehouse.landing, warehouse.warehouse)
     except (LoadError, FileNotFoundError) as exc:
         raise dg.Failure(description=f"load failed, nothing was loaded: {exc}") from exc
     totals = report.totals()
@@ -101,7 +101,7 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         asset_key=QUARANTINE_KEY,
         metadata={
             "rows_quarantined": sum(t["quarantined"] for t in totals.values()),
-            "warehouse": dg.MetadataValue.path(str(warehouse.duckdb)),
+            "warehouse": warehouse.warehouse.describe(),
         },
     )
     # Before dbt: the graph is the last run's (requests it has not placed yet wait for the

@@ -8,7 +8,6 @@ The sweep finds the records of an erased person that the graph placed only in th
 import os
 
 import dagster as dg
-import duckdb
 
 from orchestration.defs.resources import WarehouseResource
 
@@ -28,11 +27,13 @@ def run_erasure(context, warehouse: WarehouseResource, graph_is_current: bool) -
     for d in destinations:
         if d.type == "file" and d.check_configured(os.environ):
             folders.append(d.export_dir / d.name)
-    with duckdb.connect(str(warehouse.duckdb_only("erasure"))) as con:
+    with warehouse.connect("erasure") as con:
         report = erase(con, warehouse.pii_salt, folders=folders, destinations=destinations,
                        environ=os.environ, graph_is_current=graph_is_current)  # fmt: skip
         suppressed = con.execute(f"select count(*) from {SCHEMA}.suppression_list").fetchall()[0][0]
-        development = con.execute(f"select bool_or(is_development) from {SCHEMA}.pii_salt")
+        development = con.execute(
+            f"select max(case when is_development then 1 else 0 end) from {SCHEMA}.pii_salt"
+        )
         development = bool(development.fetchall()[0][0])
     if report.requests or report.customers:
         context.log.info(

@@ -10,6 +10,7 @@ dbt's unit and data tests run on DuckDB only, since fakesnow cannot create the q
 temporary tables of unit tests and stalls on some test queries.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -27,8 +28,9 @@ import pytest
 from ml.config import ClusteringConfig
 from segmint.clusters import run_clustering
 from segmint.contracts import TABLES, contracts
-from segmint.load import ensure_raw_tables, load
+from segmint.load import load
 from segmint.predictions import run_predictions
+from segmint.privacy import ErasureReport, audit, erase, hash_identifier
 from segmint.quality.suites import load_suites
 from segmint.quality.validate import validate
 from segmint.snowflake import SnowflakeWarehouse
@@ -40,7 +42,8 @@ from segmint.warehouse import DuckDBWarehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 SALT = "a-test-salt-for-both-warehouses"
-SNOWFLAKE_TYPES = {"varchar": "varchar", "bigint": "number(38, 0)", "double": "float"}
+META = ("_load_id", "_source_file", "_source_row", "_loaded_at")
+FORMATS = ("parquet", "csv", "jsonl")
 
 
 def _free_port() -> int:
@@ -82,16 +85,52 @@ def _snowflake(port: int) -> SnowflakeWarehouse:
     )  # fmt: skip
 
 
+def _landing_files(folder: Path, raw: dict[str, pd.DataFrame]) -> Path:
+    """One landing file per table, the formats taking turns, each with damaged rows: a
+    required value emptied, and a line the reader cannot take (CSV and JSON Lines)."""
+    folder.mkdir(parents=True)
+    for i, (table, frame) in enumerate(raw.items()):
+        frame = frame.copy()
+        required = contracts()[table].required
+        if len(frame) and required:
+            frame.loc[frame.index[0], required[0]] = None
+        kind = FORMATS[i % len(FORMATS)]
+        path = folder / f"{table}.{kind}"
+        if kind == "parquet":
+            frame.to_parquet(path, index=False)
+        elif kind == "csv":
+            frame.to_csv(path, index=False)
+            with path.open("a") as fh:
+                fh.write("a,row,with,too,many,fields" + "," * len(frame.columns) + "\n")
+        else:
+            frame.to_json(path, orient="records", lines=True)
+            with path.open("a") as fh:
+                fh.write('{"broken": \n')
+    return folder
+
+
 @dataclass
 class BothTargets:
     snowflake: SnowflakeWarehouse
     duckdb: Path
     tmp: Path
     tones: dict
+    loads: dict
+    reloads: dict
     clustering: dict
     predictions: dict
     crms: dict
     quality: dict
+    erasures: dict
+
+
+@dataclass
+class Erasure:
+    email: str
+    report: ErasureReport
+    before: list
+    traces: list
+    crm_after: dict
 
 
 def _dbt(command, target: str, env: dict, target_path: Path, variables: str):
@@ -107,46 +146,21 @@ def _dbt(command, target: str, env: dict, target_path: Path, variables: str):
 def both(fakesnow_server, clean_landing, tmp_path_factory) -> BothTargets:
     """The same raw rows on both warehouses, taken through the job's steps in its order."""
     tmp = tmp_path_factory.mktemp("snowflake_target")
-    # The raw tables as the loader writes them, on DuckDB first.
+    # A subset of the generator's rows, written as landing files in every format the loader
+    # reads, with rows damaged on purpose; then loaded into each warehouse by `segmint load`'s
+    # code (segmint.load), on Snowflake through PUT and COPY INTO.
     duck = tmp / "w.duckdb"
     load(clean_landing.out, duck)
     con = duckdb.connect(str(duck), read_only=True)
-    raw = {t: con.execute(f"select * from raw.{t} order by _source_row limit 300").df()
+    raw = {t: con.execute(f"select * exclude ({', '.join(META)}) from raw.{t} "
+                          "order by _source_row limit 300").df()
            for t in TABLES}  # fmt: skip
     con.close()
+    landing = _landing_files(tmp / "landing", raw)
 
     snowflake = _snowflake(fakesnow_server)
     with snowflake.connect(step="test-setup") as sf:
         sf.execute("create database if not exists segmint")
-        sf.execute("create schema if not exists segmint.raw")
-        for table, contract in contracts().items():
-            cols = [f"{c.name} {SNOWFLAKE_TYPES[c.sql_type]}" for c in contract.columns]
-            cols += ["_load_id varchar", "_source_file varchar", "_source_row number(38, 0)",
-                     "_loaded_at timestamp_ntz"]  # fmt: skip
-            sf.execute(f"create or replace table segmint.raw.{table} ({', '.join(cols)})")
-            # Frames travel as Snowflake loads files: Parquet, PUT, COPY INTO.
-            sf.load_frame(f"segmint.raw.{table}", raw[table])
-        # What the erasure step keeps (segmint.privacy), read by staging: empty here.
-        sf.execute("create schema if not exists segmint.privacy")
-        sf.execute(
-            "create or replace table segmint.privacy.suppression_list (identifier_type varchar, "
-            "identifier_hash varchar, request_id varchar, suppressed_at timestamp_ntz)"
-        )
-
-    subset = tmp / "subset.duckdb"
-    con = duckdb.connect(str(subset))
-    ensure_raw_tables(con)
-    for table, frame in raw.items():
-        con.register("frame", frame)
-        con.execute(f"insert into raw.{table} select * from frame")
-        con.unregister("frame")
-    con.close()
-
-    def connections():
-        return {"snowflake": snowflake.connect(step="ticket_tones"),
-                "duckdb": duckdb.connect(str(subset))}  # fmt: skip
-
-    # Step 1, before dbt: ticket tone, written by Python into each warehouse.
     timings: dict[str, float] = {}
 
     def timed(step: str, name: str, function, *args, **kwargs):
@@ -157,6 +171,16 @@ def both(fakesnow_server, clean_landing, tmp_path_factory) -> BothTargets:
             key = f"{step} [{name}]"
             timings[key] = timings.get(key, 0.0) + time.perf_counter() - started
 
+    subset = tmp / "subset.duckdb"
+    loads = {name: timed("load", name, load, landing, target)
+             for name, target in (("snowflake", snowflake), ("duckdb", subset))}  # fmt: skip
+    reloads = {"snowflake": load(landing, snowflake), "duckdb": load(landing, subset)}
+
+    def connections():
+        return {"snowflake": snowflake.connect(step="ticket_tones"),
+                "duckdb": duckdb.connect(str(subset))}  # fmt: skip
+
+    # Step 1, before dbt: ticket tone, written by Python into each warehouse.
     tones = {}
     for name, step_con in connections().items():
         with step_con:
@@ -221,24 +245,82 @@ def both(fakesnow_server, clean_landing, tmp_path_factory) -> BothTargets:
     # Step 4: the models that read what they wrote.
     build([("run", "--select", *ML_READERS)])
     # Step 5: sync the tags to the CRMs, each warehouse to its own emulator seeded alike.
-    crms = {}
-    for name, step_con in connections().items():
-        with step_con, CrmEmulator() as emulator:
+    crms, erasures = {}, {}
+    with contextlib.ExitStack() as stack:
+        environs, emulators = {}, {}
+        for name, step_con in connections().items():
+            emulator = emulators[name] = stack.enter_context(CrmEmulator())
             emulator.seed(seed_from_landing(clean_landing.out))
-            environ = {
+            environs[name] = {
                 "SEGMINT_HUBSPOT_URL": emulator.url, "SEGMINT_HUBSPOT_TOKEN": "token",
                 "SEGMINT_SALESFORCE_URL": emulator.url, "SEGMINT_SALESFORCE_TOKEN": "token",
             }  # fmt: skip
-            with pytest.MonkeyPatch.context() as patch:  # the clients read the environment
-                for var, value in environ.items():
+            with step_con, pytest.MonkeyPatch.context() as patch:  # clients read the environment
+                for var, value in environs[name].items():
                     patch.setenv(var, value)
                 results = timed("crm sync", name, sync_concurrently, step_con,
-                                load_destinations(), environ)  # fmt: skip
+                                load_destinations(), environs[name])  # fmt: skip
             assert [r.error for r in results if r.error] == [], name
             crms[name] = (_crm_state(emulator), {r.destination.name: r.report for r in results})
+        # Step 6: an erasure request arrives in a landing file, is loaded, and is carried out
+        # in each warehouse and at its CRMs (segmint.privacy.erase, as the job's ingestion
+        # step calls it).
+        with duckdb.connect(str(subset), read_only=True) as con:
+            (email,) = con.execute(
+                "select min(record_key) from sync.synced_records "
+                "where destination = 'hubspot' and key_type = 'email'"
+            ).fetchone()
+        requests = tmp / "requests"
+        requests.mkdir()
+        (requests / "erasure_requests_2.csv").write_text(
+            f"request_id,email,requested_at\nera-both-1,{email.upper()},2026-06-02T09:00:00Z\n"
+        )
+        for name, step_con in connections().items():
+            timed("load", name, load, requests, snowflake if name == "snowflake" else subset)
+            with step_con, pytest.MonkeyPatch.context() as patch:
+                for var, value in environs[name].items():
+                    patch.setenv(var, value)
+                before = audit(step_con, {"email": email})
+                report = timed("erasure", name, erase, step_con, SALT,
+                               destinations=load_destinations(),
+                               environ=environs[name])  # fmt: skip
+                traces = audit(step_con, {"email": email})
+            erasures[name] = Erasure(email, report, before, traces, _crm_state(emulators[name]))
     # Seconds per step on each warehouse (shown with pytest -s; reported in the notes).
     print("\nstep seconds:", {k: round(v, 1) for k, v in sorted(timings.items())})
-    return BothTargets(snowflake, subset, tmp, tones, clustering, predictions, crms, quality)
+    return BothTargets(snowflake, subset, tmp, tones, loads, reloads, clustering, predictions,
+                       crms, quality, erasures)  # fmt: skip
+
+
+def test_an_erasure_erases_the_same_rows_on_snowflake(both):
+    """An erasure request loaded into Snowflake is carried out there as on DuckDB: the same
+    rows go from the same tables, the CRMs end the same, the suppression list holds the hash,
+    and no table or view in either warehouse still holds the email."""
+    on_snowflake, on_duckdb = both.erasures["snowflake"], both.erasures["duckdb"]
+    assert on_duckdb.report.requests == on_snowflake.report.requests == ["era-both-1"]
+    assert on_duckdb.report.customers == on_snowflake.report.customers == 1
+    assert on_snowflake.report.rows_removed == on_duckdb.report.rows_removed
+    assert on_duckdb.report.rows_removed["raw.crm_contacts"] >= 1
+    assert any(key.startswith("marts.") for key in on_duckdb.report.rows_removed)
+    assert on_snowflake.report.destinations == on_duckdb.report.destinations
+    assert on_duckdb.report.destinations  # the CRMs were reached
+    assert on_snowflake.crm_after == on_duckdb.crm_after
+    assert on_duckdb.email not in on_duckdb.crm_after["hubspot"]
+    # The audit finds the email in the same places on both before, and nowhere after.
+    assert {(t.where.lower(), t.rows) for t in on_snowflake.before} == {
+        (t.where.lower(), t.rows) for t in on_duckdb.before
+    }
+    assert len(on_duckdb.before) > 5
+    assert on_snowflake.traces == on_duckdb.traces == []
+    hashed = hash_identifier(SALT, on_duckdb.email)
+    query = "select request_id from privacy.suppression_list where identifier_hash = ?"
+    with both.snowflake.connect(step="test") as sf:
+        assert sf.execute(query, [hashed]).fetchall() == [("era-both-1",)]
+        logged = sf.execute("select count(*) from privacy.erasure_log").fetchall()[0][0]
+    with duckdb.connect(str(both.duckdb), read_only=True) as con:
+        assert con.execute(query, [hashed]).fetchall() == [("era-both-1",)]
+        assert logged == con.execute("select count(*) from privacy.erasure_log").fetchall()[0][0]
+    assert logged > 3
 
 
 def _crm_state(emulator: CrmEmulator) -> dict:
@@ -255,6 +337,42 @@ def _crm_state(emulator: CrmEmulator) -> dict:
         for c in state.salesforce.values()
     }
     return {"hubspot": hubspot, "salesforce": salesforce}
+
+
+def test_the_load_writes_the_same_raw_tables_on_snowflake(both):
+    """`segmint load` on the snowflake target: every row loaded or quarantined with the
+    reader's or the contract's reason, as on DuckDB; the checksums are Snowflake's, so the
+    same files loaded again add nothing."""
+    on_snowflake, on_duckdb = both.loads["snowflake"], both.loads["duckdb"]
+    assert on_snowflake.totals() == on_duckdb.totals()
+    totals = on_duckdb.totals().values()
+    assert sum(t["quarantined"] for t in totals) >= len(TABLES)  # the damage, every file
+    assert all(t["read"] == t["loaded"] + t["quarantined"] for t in totals)
+    for name, report in both.reloads.items():
+        assert all(f.skipped_as for f in report.files), name
+        assert sum(t["read"] for t in report.totals().values()) == 0, name
+    queries = {  # each with the columns that order its rows
+        **{f"select * exclude (_load_id, _loaded_at) from {{db}}raw.{t}": ["_source_row"]
+           for t in TABLES},
+        "select source_table, source_file, row_number, field, reason, errors, payload "
+        "from {db}raw.quarantined_rows": ["source_file", "row_number"],
+        "select source_table, file_path, checksum, rows_read, rows_loaded, rows_quarantined "
+        "from {db}raw.loaded_files": ["file_path"],
+    }  # fmt: skip
+    con = duckdb.connect(str(both.duckdb), read_only=True)
+    compared = 0
+    with both.snowflake.connect(step="test") as sf:
+        for query, order in queries.items():
+            on_duckdb = con.execute(query.format(db="")).df()
+            on_snowflake = sf.execute(query.format(db="segmint.")).df()
+            compared += len(on_duckdb)
+            pd.testing.assert_frame_equal(
+                _normalised(on_snowflake[list(on_duckdb.columns)], by=order),
+                _normalised(on_duckdb, by=order),
+                check_dtype=False,
+            )
+    con.close()
+    assert compared > 1000
 
 
 def test_staging_and_marts_are_the_same_on_snowflake(both):
@@ -377,8 +495,8 @@ def test_the_crms_hold_the_same_after_a_sync_from_snowflake(both):
     con.close()
 
 
-def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.sort_values(list(frame.columns[:1])).reset_index(drop=True)
+def _normalised(frame: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
+    frame = frame.sort_values(by or list(frame.columns[:1])).reset_index(drop=True)
     return frame.astype({c: float for c in frame.select_dtypes("number").columns})
 
 

@@ -103,7 +103,7 @@ def bench(records: int, limit: float, name: str) -> str:
                     os.environ[var] = "bench"
             with duckdb.connect(str(warehouse)) as con:
                 started = time.perf_counter()
-                report = sync_destination(con, destination)
+                report = sync_destination(con, destination, environ=os.environ)
                 seconds = time.perf_counter() - started
         if base.type == "webhook":
             batches = httpx.get(f"{url}/_emulator/webhook").json()
@@ -177,7 +177,7 @@ def bench_all_at_once(records: int, limit: float, repeat: int) -> str:
                     with duckdb.connect(str(warehouse)) as con:
                         started = time.perf_counter()
                         if mode == "in turn":
-                            reports = [sync_destination(con, d) for d in chosen]
+                            reports = [sync_destination(con, d, environ=os.environ) for d in chosen]
                         else:
                             reports = [r.report for r in sync_concurrently(con, chosen, environ)]
                         times[mode].append(time.perf_counter() - started)

@@ -220,12 +220,12 @@ def _holding(s: config.Settings, command: str, path: Path | None = None):
 
 
 @contextlib.contextmanager
-def _connected(s: config.Settings, command: str, path: Path | None = None):
+def _connected(s: config.Settings, command: str, path: Path | None = None, step: str = ""):
     """Hold the target's warehouse and open a connection to it: the DuckDB file (``path``
-    when given), or on the snowflake target a Snowflake session tagged with the command (no
-    DuckDB file is read)."""
+    when given), or on the snowflake target a Snowflake session for the job's ``step`` (its
+    role, warehouse and query tag; no DuckDB file is read)."""
     if path is None and s.dbt_target == "snowflake":
-        with s.warehouse().connect(step=command.removeprefix("segmint ")) as con:
+        with s.warehouse().connect(step=step or command.removeprefix("segmint ")) as con:
             yield con
         return
     import duckdb
@@ -294,7 +294,7 @@ def _demo(s: config.Settings, customers: int, seed: int, messiness: float):
 
     with CrmEmulator(port=int(os.environ.get("SEGMINT_CRM_EMULATOR_PORT", "0"))) as crm:
         crm_env, emulated = _point_destinations_at(crm, seed_from_landing(s.landing_dir))
-        _forget_synced_state(s.duckdb_path, emulated)
+        _forget_synced_state(s.warehouse(), emulated)
         console.print(f"CRM emulator on {crm.url} ({', '.join(sorted(crm_env))} set for the run)")
         console.rule("2/2 run the pipeline (Dagster, in process)")
         summary = run_all()
@@ -304,18 +304,14 @@ def _demo(s: config.Settings, customers: int, seed: int, messiness: float):
     return summary
 
 
-def _forget_synced_state(duckdb_path: Path, destinations: list[str]) -> None:
+def _forget_synced_state(warehouse, destinations: list[str]) -> None:
     """The demo's emulator starts empty each time: forget what was synced to the last one."""
-    import duckdb
+    from segmint import tables
 
-    if not destinations or not duckdb_path.exists():
+    if not destinations or not warehouse.exists():
         return
-    with duckdb.connect(str(duckdb_path)) as con:
-        exists = con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'sync' and table_name = 'synced_records'"
-        ).fetchone()[0]
-        if exists:
+    with warehouse.connect(step="demo") as con:
+        if tables.exists(con, "sync", "synced_records"):
             con.execute(
                 "delete from sync.synced_records where destination in "
                 f"({', '.join('?' for _ in destinations)})",
@@ -351,7 +347,7 @@ def _point_destinations_at(crm, seed: dict) -> tuple[list[str], list[str]]:
 
 def _print_crm_summary(crm, s: config.Settings) -> None:
     """What reached the (emulated) CRMs: contacts carrying segmint tags, and the audit."""
-    import duckdb
+    from segmint import tables
 
     state = crm.state
     with state.lock:
@@ -367,15 +363,16 @@ def _print_crm_summary(crm, s: config.Settings) -> None:
         table.add_row(name, f"{len(tagged):,} of {len(values):,} contacts", (tagged or [""])[0])
     table.add_row("webhook", f"{webhook:,} records received", "")
     console.print(table)
-    try:
-        with duckdb.connect(str(s.duckdb_path), read_only=True) as con:
-            rows = con.execute(
-                "select destination, status, creates + updates + removals + erasures, "
-                "succeeded, rejected, api_calls from sync.sync_runs "
-                "where run_id in (select max(run_id) from sync.sync_runs group by destination)"
-            ).fetchall()
-    except duckdb.CatalogException:
-        rows = []
+    rows = []
+    warehouse = s.warehouse()
+    if warehouse.exists():
+        with warehouse.connect(read_only=True, step="summary") as con:
+            if tables.exists(con, "sync", "sync_runs"):
+                rows = con.execute(
+                    "select destination, status, creates + updates + removals + erasures, "
+                    "succeeded, rejected, api_calls from sync.sync_runs "
+                    "where run_id in (select max(run_id) from sync.sync_runs group by destination)"
+                ).fetchall()
     for name, status, changes, ok, rejected, api_calls in rows:
         console.print(
             f"sync {name}: {status}, {changes:,} changes, {ok:,} confirmed, {rejected:,} "
@@ -383,39 +380,39 @@ def _print_crm_summary(crm, s: config.Settings) -> None:
         )
 
 
-def _warehouse_totals(duckdb_path: Path) -> tuple[dict[str, tuple[int, int]], int | None]:
+def _warehouse_totals(warehouse) -> tuple[dict[str, tuple[int, int]], int | None]:
     """Rows loaded and quarantined per raw table over all loads, and the customer count."""
-    import duckdb
+    from segmint import tables
 
-    con = duckdb.connect(str(duckdb_path), read_only=True)
-    try:
-        rows = con.execute(
-            "select source_table, sum(rows_loaded), sum(rows_quarantined) "
-            "from raw.loaded_files group by 1"
-        ).fetchall()
-        try:
+    if not warehouse.exists():
+        return {}, None
+    with warehouse.connect(read_only=True, step="summary") as con:
+        rows = []
+        if tables.exists(con, "raw", "loaded_files"):
+            rows = con.execute(
+                "select source_table, sum(rows_loaded), sum(rows_quarantined) "
+                "from raw.loaded_files group by 1"
+            ).fetchall()
+        customers = None
+        if tables.exists(con, "marts", "dim_customers"):
             customers = con.execute("select count(*) from marts.dim_customers").fetchall()[0][0]
-        except duckdb.CatalogException:
-            customers = None
-    finally:
-        con.close()
-    return {t: (int(a), int(b)) for t, a, b in rows}, customers
+    return {t.lower(): (int(a), int(b)) for t, a, b in rows}, customers
 
 
-def _segment_sizes(duckdb_path: Path) -> list[tuple[str, str, int]]:
+def _segment_sizes(warehouse) -> list[tuple[str, str, int]]:
     """Customers per segment (marts.customer_segments), largest first within each type."""
-    import duckdb
+    from segmint import tables
 
-    con = duckdb.connect(str(duckdb_path), read_only=True)
-    try:
+    if not warehouse.exists():
+        return []
+    with warehouse.connect(read_only=True, step="summary") as con:
+        if not tables.exists(con, "marts", "customer_segments"):
+            return []
         return con.execute(
             "select segment_type, segment_name, count(*) from marts.customer_segments "
-            "group by all order by segment_type, count(*) desc, segment_name"
+            "group by segment_type, segment_name order by segment_type, count(*) desc, "
+            "segment_name"
         ).fetchall()
-    except duckdb.CatalogException:
-        return []
-    finally:
-        con.close()
 
 
 def _print_run(summary) -> None:
@@ -438,7 +435,8 @@ def _print_run(summary) -> None:
 def _print_demo_summary(summary, s: config.Settings) -> None:
     from segmint.contracts import TABLES
 
-    totals, customers = _warehouse_totals(s.duckdb_path) if s.duckdb_path.exists() else ({}, None)
+    warehouse = s.warehouse()
+    totals, customers = _warehouse_totals(warehouse)
     table = Table(title="Raw tables: this run and all loads")
     for col in ("table", "loaded", "quarantined", "total loaded", "total quarantined"):
         table.add_column(col, justify="left" if col == "table" else "right")
@@ -451,7 +449,7 @@ def _print_demo_summary(summary, s: config.Settings) -> None:
     console.print(f"dbt nodes built: {summary.dbt_nodes_built}")
     if customers is not None:
         console.print(f"customers resolved: {customers:,} (marts.dim_customers)")
-    sizes = _segment_sizes(s.duckdb_path) if s.duckdb_path.exists() else []
+    sizes = _segment_sizes(warehouse)
     if sizes:
         segments = Table(title="Segments (marts.customer_segments)")
         for col in ("type", "segment", "customers"):
@@ -459,7 +457,7 @@ def _print_demo_summary(summary, s: config.Settings) -> None:
         for kind, name, n in sizes:
             segments.add_row(kind, name, f"{n:,}")
         console.print(segments)
-    console.print(f"warehouse: {s.duckdb_path}")
+    console.print(f"warehouse: {warehouse.describe()}")
     console.print("quarantined rows: select * from raw.quarantined_rows")
     console.print("open the UI: make ui, then http://127.0.0.1:3000")
 
@@ -507,7 +505,8 @@ def sync(
     dry_run: Annotated[bool, typer.Option(help="Print the plan; send nothing.")] = False,
     force: Annotated[bool, typer.Option(help="Apply even above max_change_share.")] = False,
     warehouse: Annotated[
-        Path | None, typer.Option(help="DuckDB file [default: SEGMINT_DUCKDB_PATH].")
+        Path | None,
+        typer.Option(help="A DuckDB file [default: the target's warehouse, Snowflake's too]."),
     ] = None,
 ) -> None:
     """Sync segment tags to the CRM destinations: plan against the last state, apply changes."""
@@ -583,20 +582,18 @@ def _written_folders(s: config.Settings) -> list[Path]:
     folders = [s.data_docs_dir, s.bi_duckdb_path]
     for d in load_destinations():
         if d.type == "file" and d.check_configured(os.environ):
-            folders.append(d.export_dir / d.name)
+            folders.append(d.export_dir(os.environ) / d.name)
     return [f for f in folders if f.exists()]
 
 
 @privacy_app.command("erase")
 def privacy_erase() -> None:
     """Carry out the loaded erasure requests now (the daily job does it on every run)."""
-    import duckdb
-
     from segmint.privacy import erase
     from segmint.sync.config import load_destinations
 
     s = config.export_environment().check()
-    with _holding(s, "segmint privacy erase"), duckdb.connect(str(s.duckdb_path)) as con:
+    with _connected(s, "segmint privacy erase", step="erasure") as con:
         report = erase(con, s.pii_salt, folders=_written_folders(s),
                        destinations=load_destinations(), environ=os.environ)  # fmt: skip
     console.print(
@@ -649,7 +646,10 @@ def privacy_audit(
     text: Annotated[
         list[str] | None, typer.Option(help="Any other value to look for (a name); repeatable.")
     ] = None,
-    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: settings).")] = None,
+    warehouse: Annotated[
+        Path | None,
+        typer.Option(help="A DuckDB file [default: the target's warehouse, Snowflake's too]."),
+    ] = None,
 ) -> None:
     """Search every table, view and text column, and the files segmint writes, for a person.
 
@@ -658,27 +658,50 @@ def privacy_audit(
     """
     import re
 
-    import duckdb
-
     from segmint.privacy import audit, hash_identifier, normalize_email
+    from segmint.warehouse import DuckDBWarehouse
 
     s = config.settings()
-    path = warehouse or s.duckdb_path
+    target = DuckDBWarehouse(warehouse) if warehouse else s.warehouse()
     needles = {"email": normalize_email(email) or email}
     needles["email hash"] = hash_identifier(s.pii_salt, needles["email"])
     for i, value in enumerate(text or []):
         needles[f"text {i + 1}"] = value
     digits = re.sub(r"[^0-9]", "", phone or "")[-9:] or None  # national digits, any prefix
-    with duckdb.connect(str(path), read_only=True) as con:
+    with target.connect(read_only=True, step="privacy audit") as con:
         traces = audit(con, needles, phone_digits=digits, files=_written_folders(s))
     if not traces:
-        console.print(f"no trace of the person in {path} or the files segmint writes")
+        console.print(f"no trace of the person in {target.describe()} or the files segmint writes")
         _exit(0)
     table = Table("where", "what", "rows")
     for trace in traces:
         table.add_row(trace.where, trace.needle, str(trace.rows))
     console.print(table)
     _exit(1)
+
+
+snowflake_app = typer.Typer(help="Set up the Snowflake target (docs/snowflake.md).",
+                            no_args_is_help=True)  # fmt: skip
+app.add_typer(snowflake_app, name="snowflake")
+
+
+@snowflake_app.command("grants")
+def snowflake_grants(
+    user: Annotated[
+        str | None, typer.Option(help="The service user that runs segmint (granted the roles).")
+    ] = None,
+) -> None:
+    """Print the SQL an administrator runs once: roles, schemas and their owners, read access
+    for the sync and BI roles, warehouse usage (SNOWFLAKE_DATABASE, SNOWFLAKE_WAREHOUSE)."""
+    from segmint.snowflake import grants_sql
+
+    parameters = dict(config.settings().snowflake)
+    missing = [config.SNOWFLAKE_VARS[k] for k in ("database", "warehouse") if not parameters.get(k)]
+    if missing:
+        err.print(f"[red]error:[/red] set {' and '.join(missing)}")
+        raise typer.Exit(2)
+    for statement in grants_sql(parameters["database"], parameters["warehouse"], user):
+        typer.echo(statement)
 
 
 evaluate_app = typer.Typer(help="Measure the pipeline against known truth.", no_args_is_help=True)
@@ -728,13 +751,15 @@ def convert_febrl(
 def evaluate_identity_cmd(
     truth: Annotated[Path, typer.Option(help="The generator's truth/ folder.")],
     warehouse: Annotated[
-        Path | None, typer.Option(help="DuckDB file [default: SEGMINT_DUCKDB_PATH].")
+        Path | None,
+        typer.Option(help="A DuckDB file [default: the target's warehouse, Snowflake's too]."),
     ] = None,
 ) -> None:
     """Pairwise precision, recall and F1 of identity resolution against generator truth."""
     from segmint.evaluate import blocking_recall, evaluate_identity, match_threshold
 
-    path = warehouse or config.settings().duckdb_path
+    path = warehouse or config.settings().warehouse()
+    where = path.describe() if hasattr(path, "describe") else path
     try:
         scores = evaluate_identity(path, truth)
         true_pairs, blocked, candidates = blocking_recall(path, Path(truth) / "contacts.parquet")
@@ -742,7 +767,7 @@ def evaluate_identity_cmd(
     except FileNotFoundError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    table = Table(title=f"Identity resolution in {path} against {truth}")
+    table = Table(title=f"Identity resolution in {where} against {truth}")
     table.add_column("measure")
     table.add_column("value", justify="right")
     for name, value in (
@@ -779,7 +804,8 @@ def evaluate_identity_cmd(
 def evaluate_segments_cmd(
     truth: Annotated[Path, typer.Option(help="The generator's truth/ folder.")],
     warehouse: Annotated[
-        Path | None, typer.Option(help="DuckDB file [default: SEGMINT_DUCKDB_PATH].")
+        Path | None,
+        typer.Option(help="A DuckDB file [default: the target's warehouse, Snowflake's too]."),
     ] = None,
 ) -> None:
     """Adjusted Rand index of the clustering asset's segments against the true archetypes."""
@@ -787,16 +813,17 @@ def evaluate_segments_cmd(
 
     from segmint.evaluate import evaluate_segments
 
-    path = warehouse or config.settings().duckdb_path
+    path = warehouse or config.settings().warehouse()
+    where = path.describe() if hasattr(path, "describe") else path
     try:
         scores = evaluate_segments(path, truth)
     except FileNotFoundError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     except duckdb.CatalogException as exc:
-        err.print(f"[red]error:[/red] {path} has no ml.customer_clusters: run the pipeline first")
+        err.print(f"[red]error:[/red] {where} has no ml.customer_clusters: run the pipeline first")
         raise typer.Exit(2) from exc
-    table = Table(title=f"Segments in {path} against the archetypes in {truth}")
+    table = Table(title=f"Segments in {where} against the archetypes in {truth}")
     table.add_column("segment")
     for archetype in scores.crosstab.columns:
         table.add_column(str(archetype), justify="right")

@@ -33,6 +33,8 @@ SNOWFLAKE_VARS = {
     "port": "SNOWFLAKE_PORT",
     "protocol": "SNOWFLAKE_PROTOCOL",
 }
+# Per-step role and virtual warehouse on Snowflake (JSON; segmint.snowflake.parse_steps).
+SNOWFLAKE_STEPS_VAR = "SEGMINT_SNOWFLAKE_STEPS"
 # Never shown in the Dagster UI: passed as the names of their variables.
 SNOWFLAKE_SECRETS = ("password", "private_key_file_pwd")
 
@@ -62,6 +64,8 @@ class Settings:
     pii_salt: str
     # Snowflake connection parameters (the snowflake target of profiles.yml, same variables).
     snowflake: tuple[tuple[str, str], ...] = ()
+    # Per-step role and warehouse on Snowflake, as JSON text (validated by warehouse()).
+    snowflake_steps: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -90,6 +94,7 @@ class Settings:
             snowflake=tuple(
                 (key, os.environ[var]) for key, var in SNOWFLAKE_VARS.items() if os.environ.get(var)
             ),
+            snowflake_steps=os.environ.get(SNOWFLAKE_STEPS_VAR, ""),
         )
 
     @property
@@ -109,9 +114,9 @@ class Settings:
     def warehouse(self):
         """The warehouse of the target: Snowflake's, or the embedded DuckDB file."""
         if self.dbt_target == "snowflake":
-            from segmint.snowflake import SnowflakeWarehouse
+            from segmint.snowflake import SnowflakeWarehouse, parse_steps
 
-            return SnowflakeWarehouse(self.snowflake)
+            return SnowflakeWarehouse(self.snowflake, steps=parse_steps(self.snowflake_steps))
         from segmint.warehouse import DuckDBWarehouse
 
         return DuckDBWarehouse(self.duckdb_path, bi_path=self.bi_duckdb_path)

@@ -8,11 +8,15 @@ predicted pair when they share a customer_id and a true pair when they share a p
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+
+from segmint import tables
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,52 @@ labelled as (
 """
 
 
+# What each measure reads from the warehouse: relation -> the columns it needs.
+_IDENTITIES = {"marts.dim_customer_identities":
+               "record_id, source_table, source_record_id, customer_id"}  # fmt: skip
+_BLOCKING = {
+    "intermediate.int_identity__records": "record_id, source_table, source_record_id",
+    "intermediate.int_identity__pair_comparisons": "record_id_l, record_id_r",
+}
+_THRESHOLD = {"intermediate.int_identity__match_threshold": "*"}
+_CLUSTERS = {"ml.customer_clusters": "customer_id, segment_name"}
+
+
+@contextlib.contextmanager
+def reading(target, relations: dict[str, str]) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection in which ``relations`` (name -> columns) can be read, next to the
+    truth files, which are local.
+
+    ``target`` is a DuckDB file (a path or segmint.warehouse.DuckDBWarehouse), opened
+    read-only; or a segmint.snowflake.SnowflakeWarehouse, whose relations are copied (the
+    columns needed only) into an in-memory DuckDB: the evaluation reads the warehouse and
+    writes nothing to it. A relation the warehouse lacks is left out, so the query naming it
+    fails as on DuckDB.
+    """
+    if getattr(target, "kind", "duckdb") != "snowflake":
+        con = duckdb.connect(str(getattr(target, "path", target)), read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
+        return
+    con = duckdb.connect()
+    try:
+        with target.connect(read_only=True, step="evaluate") as sf:
+            for relation, columns in relations.items():
+                schema, table = relation.split(".")
+                if not tables.exists(sf, schema, table):
+                    continue
+                frame = sf.execute(f"select {columns} from {relation}").df()
+                con.execute(f"create schema if not exists {schema}")
+                con.register("_evaluated", frame)
+                con.execute(f"create table {relation} as select * from _evaluated")
+                con.unregister("_evaluated")
+        yield con
+    finally:
+        con.close()
+
+
 def score_labelled(con: duckdb.DuckDBPyConnection, labelled_sql: str) -> IdentityScores:
     """Scores of a query yielding (customer_id, person_id) per record."""
     sql = f"""
@@ -100,27 +150,25 @@ def score_labelled(con: duckdb.DuckDBPyConnection, labelled_sql: str) -> Identit
     return IdentityScores(*(int(v) for v in row))
 
 
-def evaluate_identity(duckdb_path: Path, truth_dir: Path) -> IdentityScores:
-    """Scores of the warehouse's dim_customer_identities against a generator truth folder."""
+def evaluate_identity(target, truth_dir: Path) -> IdentityScores:
+    """Scores of the warehouse's dim_customer_identities against a generator truth folder
+    (``target``: a DuckDB file or a warehouse object, see :func:`reading`)."""
     truth_dir = Path(truth_dir)
     if not (truth_dir / "contacts.parquet").exists():
         raise FileNotFoundError(f"{truth_dir} holds no generator truth (contacts.parquet)")
-    con = duckdb.connect(str(duckdb_path), read_only=True)
-    try:
+    with reading(target, _IDENTITIES) as con:
         relation = (
             "(select distinct record_id, source_table, source_record_id, customer_id "
             "from marts.dim_customer_identities)"
         )
         labelled = _LABELLED.format(relation=relation, truth=truth_dir)
         return score_labelled(con, labelled + " select customer_id, person_id from labelled")
-    finally:
-        con.close()
 
 
-def blocking_recall(duckdb_path: Path, truth: Path) -> tuple[int, int, int]:
+def blocking_recall(target, truth: Path) -> tuple[int, int, int]:
     """Candidate generation against truth: (true pairs of contact records, those among the
     candidate pairs of int_identity__pair_comparisons, candidate pairs)."""
-    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+    with reading(target, _BLOCKING) as con:
         return con.execute(f"""
             with t as (
                 select r.record_id, t.person_id from intermediate.int_identity__records r
@@ -136,9 +184,9 @@ def blocking_recall(duckdb_path: Path, truth: Path) -> tuple[int, int, int]:
         """).fetchall()[0]
 
 
-def match_threshold(duckdb_path: Path) -> dict | None:
+def match_threshold(target) -> dict | None:
     """The match threshold the last build used (int_identity__match_threshold), or None."""
-    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+    with reading(target, _THRESHOLD) as con:
         cursor = con.execute("select * from intermediate.int_identity__match_threshold")
         row = cursor.fetchone()
         return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row else None
@@ -229,16 +277,13 @@ class SegmentScores:
     crosstab: pd.DataFrame
 
 
-def evaluate_segments(duckdb_path: Path, truth_dir: Path) -> SegmentScores:
+def evaluate_segments(target, truth_dir: Path) -> SegmentScores:
     """Adjusted Rand index of ml.customer_clusters against the generator's archetypes."""
     from sklearn.metrics import adjusted_rand_score
 
-    con = duckdb.connect(str(duckdb_path), read_only=True)
-    try:
+    with reading(target, {**_IDENTITIES, **_CLUSTERS}) as con:
         truth = customer_archetypes(con, truth_dir)
         clusters = con.execute("select customer_id, segment_name from ml.customer_clusters").df()
-    finally:
-        con.close()
     joined = clusters.merge(truth, on="customer_id")
     return SegmentScores(
         customers=len(joined),

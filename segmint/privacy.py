@@ -681,7 +681,7 @@ def _erase_at_destinations(con, person: Person, destinations, environ, report, l
                     )
                     for key, customer, key_type, tags, crm_id in rows
                 ]
-                client = client_for(d, CallStats(), f"erasure-{_now():%Y%m%dT%H%M%S}")
+                client = client_for(d, CallStats(), f"erasure-{_now():%Y%m%dT%H%M%S}", environ)
                 done, failed = [], []
                 try:
                     for start in range(0, len(changes), d.batch_size):
@@ -758,13 +758,14 @@ def _erase_files(person: Person, folders: Iterable[Path], report: ErasureReport)
                 report.files[str(path)] = "removed"
 
 
-def _write_manifests(person: Person, destinations, when: datetime) -> None:
+def _write_manifests(person: Person, destinations, when: datetime,
+                     environ: Mapping[str, str]) -> None:  # fmt: skip
     """Each file destination gets the erased customers: downstream copies delete by id."""
     for d in destinations or ():
         if d.type != "file" or not person.customers:
             continue
         try:
-            folder = d.export_dir / d.name
+            folder = d.export_dir(environ) / d.name
         except ValueError:  # not configured here
             continue
         folder.mkdir(parents=True, exist_ok=True)
@@ -904,7 +905,7 @@ def erase(
     else:
         with report.timed("files"):
             _erase_files(person, folders, report)
-            _write_manifests(person, destinations, now)
+            _write_manifests(person, destinations, now, environ or {})
         if report.files:
             rows = [
                 (first, "files", Path(p).name, action, 1, None, now)

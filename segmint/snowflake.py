@@ -40,6 +40,51 @@ if TYPE_CHECKING:
     import pandas as pd
 
 QUERY_TAG_PREFIX = "segmint"
+# The job's steps that open Snowflake sessions: each may run as its own role, on its own
+# virtual warehouse (SEGMINT_SNOWFLAKE_STEPS, segmint.config). Their query tag is
+# ``segmint:<step>``.
+STEPS = ("load", "erasure", "ticket_tones", "quality", "customer_clustering",
+         "customer_predictions", "experiment_plots", "sync")  # fmt: skip
+STEP_PARAMETERS = ("role", "warehouse")
+
+
+def parse_steps(text: str, source: str = "SEGMINT_SNOWFLAKE_STEPS"
+                ) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:  # fmt: skip
+    """Per-step connection parameters from JSON, e.g.
+    ``{"load": {"role": "SEGMINT_LOADER", "warehouse": "LOAD_WH"}, "sync": {"role": ...}}``.
+
+    Only the steps of :data:`STEPS` and the parameters of :data:`STEP_PARAMETERS`; anything
+    else is refused, naming it (a typo would otherwise run the step with the default role).
+    """
+    import json
+
+    from segmint.config import ConfigError
+
+    if not text.strip():
+        return ()
+    try:
+        steps = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{source} is not JSON: {exc}") from exc
+    if not isinstance(steps, dict):
+        raise ConfigError(f"{source} must map steps to parameters, e.g. "
+                          '{"load": {"role": "SEGMINT_LOADER"}}')  # fmt: skip
+    out = []
+    for step, parameters in sorted(steps.items()):
+        if step not in STEPS:
+            raise ConfigError(f"{source}: unknown step {step!r}; steps: {', '.join(STEPS)}")
+        if not isinstance(parameters, dict) or not all(
+            key in STEP_PARAMETERS and isinstance(value, str) and value
+            for key, value in parameters.items()
+        ):
+            raise ConfigError(
+                f"{source}: step {step!r} takes {' and/or '.join(STEP_PARAMETERS)}, as "
+                f"non-empty text; got {parameters!r}"
+            )
+        out.append((step, tuple(sorted(parameters.items()))))
+    return tuple(out)
+
+
 # UTC sessions; and ``timestamp`` in segmint's own tables means TIMESTAMP_NTZ whatever the
 # account's default mapping (the values are UTC, without an offset, as on DuckDB).
 SESSION_PARAMETERS = {"TIMEZONE": "UTC", "TIMESTAMP_TYPE_MAPPING": "TIMESTAMP_NTZ"}
@@ -72,6 +117,8 @@ class SnowflakeWarehouse:
     """
 
     parameters: tuple[tuple[str, str], ...]
+    # Per step, the parameters that differ from the target's (role, warehouse): parse_steps.
+    steps: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     kind: str = field(default="snowflake", init=False)
     bi_path: None = field(default=None, init=False)
 
@@ -83,9 +130,16 @@ class SnowflakeWarehouse:
         p = dict(self.parameters)
         return f"snowflake://{p.get('account', '?')}/{p.get('database', '?')}"
 
+    def for_step(self, step: str | None) -> tuple[tuple[str, str], ...]:
+        """The connection parameters of one step: the target's, with the step's role and
+        warehouse when configured."""
+        overrides = dict(dict(self.steps).get(step, ()))
+        merged = {**dict(self.parameters), **overrides}
+        return tuple(merged.items())
+
     def connect(self, read_only: bool = False, step: str | None = None) -> SnowflakeConnection:
         tag = f"{QUERY_TAG_PREFIX}:{step}" if step else QUERY_TAG_PREFIX
-        return SnowflakeConnection(connect(self.parameters, query_tag=tag))
+        return SnowflakeConnection(connect(self.for_step(step), query_tag=tag))
 
     def exists(self) -> bool:
         return True
@@ -96,7 +150,7 @@ class SnowflakeWarehouse:
         connection arguments, never text."""
         from urllib.parse import quote
 
-        p = dict(self.parameters)
+        p = dict(self.for_step(step))
         connect_args: dict[str, object] = {
             key: value for key, value in p.items() if key not in ("account", "port")
         }
@@ -256,3 +310,54 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
     table = pa.Table.from_pandas(frame, preserve_index=False)
     pq.write_table(table, path, coerce_timestamps="us", allow_truncated_timestamps=True)
+
+
+# --- roles and grants ------------------------------------------------------------------
+# Who owns each schema segmint writes: the source of the grants below and of
+# docs/snowflake.md's table. ``pipeline`` runs the job (dbt and every Python step but the
+# sync) and owns what it builds; ``sync`` reads the activation and marts schemas and owns
+# its state; ``bi`` reads the marts, nothing else. The pipeline role is granted the sync role,
+# so an erasure can delete sync state.
+SCHEMA_OWNERS = {
+    "raw": "pipeline", "privacy": "pipeline", "reference": "pipeline", "staging": "pipeline",
+    "intermediate": "pipeline", "marts": "pipeline", "activation": "pipeline",
+    "snapshots": "pipeline", "enrichment": "pipeline", "quality": "pipeline", "ml": "pipeline",
+    "sync": "sync",
+}  # fmt: skip
+SCHEMA_READERS = {"sync": ("activation", "marts"), "bi": ("marts",)}
+ROLE_NAMES = {"pipeline": "SEGMINT_PIPELINE", "sync": "SEGMINT_SYNC", "bi": "SEGMINT_BI"}
+
+
+def grants_sql(database: str, warehouse: str, user: str | None = None,
+               roles: dict[str, str] = ROLE_NAMES) -> list[str]:  # fmt: skip
+    """The statements an administrator runs once to set segmint up on Snowflake: the roles,
+    the database's schemas with their owners, read access by role (future objects included),
+    and usage of the virtual warehouse. Printed by ``segmint snowflake grants``; segmint
+    never holds the administrator's privileges itself."""
+    db = database.upper()
+    r = {key: name.upper() for key, name in roles.items()}
+    out = ["use role securityadmin;"]
+    out += [f"create role if not exists {name};" for name in r.values()]
+    out.append(f"grant role {r['sync']} to role {r['pipeline']};")
+    out += [f"grant role {name} to role sysadmin;" for name in r.values()]
+    if user:
+        out += [f"grant role {name} to user {user};" for key, name in r.items() if key != "bi"]
+    out += ["use role sysadmin;", f"create database if not exists {db};"]
+    for name in r.values():
+        out.append(f"grant usage on database {db} to role {name};")
+        out.append(f"grant usage on warehouse {warehouse.upper()} to role {name};")
+    # dbt creates its own schemas too (models without a custom schema use the target's).
+    out.append(f"grant create schema on database {db} to role {r['pipeline']};")
+    for schema, owner in SCHEMA_OWNERS.items():
+        out.append(f"create schema if not exists {db}.{schema};")
+        out.append(f"grant ownership on schema {db}.{schema} to role {r[owner]} "
+                   "copy current grants;")  # fmt: skip
+    out.append("use role securityadmin;")
+    for role, schemas in SCHEMA_READERS.items():
+        for schema in schemas:
+            where = f"schema {db}.{schema}"
+            out.append(f"grant usage on {where} to role {r[role]};")
+            for kind in ("tables", "views"):
+                out.append(f"grant select on all {kind} in {where} to role {r[role]};")
+                out.append(f"grant select on future {kind} in {where} to role {r[role]};")
+    return out

@@ -26,7 +26,7 @@ def run_erasure(context, warehouse: WarehouseResource, graph_is_current: bool) -
     folders = [warehouse.docs] if warehouse.data_docs_dir else []
     for d in destinations:
         if d.type == "file" and d.check_configured(os.environ):
-            folders.append(d.export_dir / d.name)
+            folders.append(d.export_dir(os.environ) / d.name)
     with warehouse.connect("erasure") as con:
         report = erase(con, warehouse.pii_salt, folders=folders, destinations=destinations,
                        environ=os.environ, graph_is_current=graph_is_current)  # fmt: skip

@@ -15,7 +15,7 @@ from packaging import version
 
 from orchestration.defs.dbt_project import dbt_executable, dbt_project
 from segmint.config import DEV_PII_SALT, PII_SALT_VAR, SNOWFLAKE_SECRETS, SNOWFLAKE_VARS, Settings
-from segmint.snowflake import SnowflakeWarehouse
+from segmint.snowflake import SnowflakeWarehouse, parse_steps
 from segmint.warehouse import DuckDBWarehouse, WarehouseBusy
 
 
@@ -35,6 +35,8 @@ class SnowflakeParameters(dg.Config):
     host: str = ""
     port: str = ""
     protocol: str = ""
+    # Per-step role and warehouse, JSON (SEGMINT_SNOWFLAKE_STEPS; segmint.snowflake.parse_steps).
+    steps: str = ""
 
     def pairs(self) -> tuple[tuple[str, str], ...]:
         values = {key: getattr(self, "schema_name" if key == "schema" else key)
@@ -65,26 +67,14 @@ class WarehouseResource(dg.ConfigurableResource):
     @property
     def warehouse(self) -> DuckDBWarehouse | SnowflakeWarehouse:
         if self.target == "snowflake":
-            return SnowflakeWarehouse(self.snowflake.pairs())
+            return SnowflakeWarehouse(self.snowflake.pairs(),
+                                      steps=parse_steps(self.snowflake.steps))  # fmt: skip
         bi = Path(self.bi_duckdb_path) if self.bi_duckdb_path else None
         return DuckDBWarehouse(Path(self.duckdb_path), bi_path=bi)
 
     def connect(self, step: str):
         """A connection for one step (DuckDB's, or a Snowflake session tagged with the step)."""
         return self.warehouse.connect(step=step)
-
-    def duckdb_only(self, step: str) -> Path:
-        """The DuckDB file, for a step with no Snowflake implementation yet. On the snowflake
-        target it stops the run, naming the step, instead of touching a local DuckDB file."""
-        if self.target == "snowflake":
-            raise dg.Failure(
-                description=(
-                    f"{step} runs on DuckDB only so far (docs/snowflake.md lists what runs on "
-                    "Snowflake): on the snowflake target it would read or write a local DuckDB "
-                    "file instead of Snowflake, so the run stops here"
-                )
-            )
-        return self.duckdb
 
     @property
     def artifacts(self) -> Path:
@@ -170,7 +160,8 @@ def _snowflake_parameters(settings: Settings) -> SnowflakeParameters:
         )
         for key in present
     }
-    return SnowflakeParameters(**values)
+    parse_steps(settings.snowflake_steps)  # refused when the code location loads, not mid-run
+    return SnowflakeParameters(**values, steps=settings.snowflake_steps)
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -105,12 +106,13 @@ def merge_tags(current: str | None, desired: list[str], prefix: str) -> str:
 
 
 class HttpApi:
-    def __init__(self, destination: Destination, stats: CallStats, url: str | None = None):
+    def __init__(self, destination: Destination, stats: CallStats, environ: Mapping[str, str],
+                 url: str | None = None):  # fmt: skip
         self.destination = destination
         self.stats = stats
-        base_url = url or destination.url
+        base_url = url or destination.url(environ)
         headers = {"Content-Type": "application/json"}
-        token = destination.token
+        token = destination.token(environ)
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.http = httpx.Client(
@@ -196,9 +198,10 @@ def _error_text(response: httpx.Response) -> str:
 class HubSpotClient:
     """Contacts batch API: read the property, then update by id or upsert by email."""
 
-    def __init__(self, destination: Destination, stats: CallStats) -> None:
+    def __init__(self, destination: Destination, stats: CallStats,
+                 environ: Mapping[str, str]) -> None:  # fmt: skip
         self.d = destination
-        self.api = HttpApi(destination, stats)
+        self.api = HttpApi(destination, stats, environ)
 
     def close(self) -> None:
         self.api.close()
@@ -306,9 +309,10 @@ class HubSpotClient:
 class SalesforceClient:
     """sObject Collections on Contact by id: retrieve the field, then PATCH the records."""
 
-    def __init__(self, destination: Destination, stats: CallStats) -> None:
+    def __init__(self, destination: Destination, stats: CallStats,
+                 environ: Mapping[str, str]) -> None:  # fmt: skip
         self.d = destination
-        self.api = HttpApi(destination, stats)
+        self.api = HttpApi(destination, stats, environ)
         self.base = f"/services/data/{destination.api_version}/composite/sobjects"
 
     def close(self) -> None:
@@ -401,13 +405,14 @@ class WebhookClient:
     """JSON batches POSTed to a URL, signed with HMAC-SHA256 of timestamp, delivery id and
     body (verify_webhook is the receiver's recipe)."""
 
-    def __init__(self, destination: Destination, stats: CallStats, run_id: str) -> None:
+    def __init__(self, destination: Destination, stats: CallStats, run_id: str,
+                 environ: Mapping[str, str]) -> None:  # fmt: skip
         self.d = destination
         self.run_id = run_id
-        self.secret = destination.secret
-        url = urlsplit(destination.url)
+        self.secret = destination.secret(environ)
+        url = urlsplit(destination.url(environ))
         self.path = url.path or "/"
-        self.api = HttpApi(destination, stats, url=f"{url.scheme}://{url.netloc}")
+        self.api = HttpApi(destination, stats, environ, url=f"{url.scheme}://{url.netloc}")
         self.batch = 0
 
     def close(self) -> None:
@@ -438,8 +443,9 @@ class WebhookClient:
 class FileClient:
     """Changes appended to <export dir>/<destination>/<run_id>.jsonl (or .csv)."""
 
-    def __init__(self, destination: Destination, run_id: str) -> None:
-        folder = destination.export_dir / destination.name
+    def __init__(self, destination: Destination, run_id: str,
+                 environ: Mapping[str, str]) -> None:  # fmt: skip
+        folder = destination.export_dir(environ) / destination.name
         folder.mkdir(parents=True, exist_ok=True)
         self.d = destination
         self.path = folder / f"{run_id}.{destination.format}"
@@ -470,11 +476,13 @@ class FileClient:
         return [Outcome(c.record_key, True) for c in changes]
 
 
-def client_for(destination: Destination, stats: CallStats, run_id: str):
+def client_for(destination: Destination, stats: CallStats, run_id: str,
+               environ: Mapping[str, str]):  # fmt: skip
+    """The destination's client; its URL, token and secret come from ``environ``."""
     if destination.type == "hubspot":
-        return HubSpotClient(destination, stats)
+        return HubSpotClient(destination, stats, environ)
     if destination.type == "salesforce":
-        return SalesforceClient(destination, stats)
+        return SalesforceClient(destination, stats, environ)
     if destination.type == "webhook":
-        return WebhookClient(destination, stats, run_id)
-    return FileClient(destination, run_id)
+        return WebhookClient(destination, stats, run_id, environ)
+    return FileClient(destination, run_id, environ)

@@ -1,12 +1,12 @@
 """Destinations, read from the crm_segment_tags model's YAML (config.meta.destinations).
 
 dbt reads the same entries to build crm_segment_tags; this module validates the delivery
-settings and resolves URLs and secrets from the environment (never from the file).
+settings and resolves URLs and secrets from the environment the caller passes (never from the
+file; this module does not read os.environ).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -104,27 +104,26 @@ class Destination(BaseModel):
             f"(or unset {', '.join(v for v in required if v not in missing)} to skip it)"
         )
 
-    def _env(self, var: str | None, what: str) -> str:
-        value = os.environ.get(var or "", "")
+    def _env(self, environ: Mapping[str, str], var: str | None, what: str) -> str:
+        value = environ.get(var or "", "")
         if not value:
             raise DestinationError(f"destination {self.name}: set {var} ({what})")
         return value
 
-    @property
-    def url(self) -> str:
-        return self._env(self.url_env, "the API base URL").rstrip("/")
+    def url(self, environ: Mapping[str, str]) -> str:
+        """The API base URL, from ``environ`` (the caller's environment, never read here)."""
+        return self._env(environ, self.url_env, "the API base URL").rstrip("/")
 
-    @property
-    def token(self) -> str | None:
-        return self._env(self.token_env, "the API token") if self.token_env else None
+    def token(self, environ: Mapping[str, str]) -> str | None:
+        return self._env(environ, self.token_env, "the API token") if self.token_env else None
 
-    @property
-    def secret(self) -> str | None:
-        return self._env(self.secret_env, "the HMAC signing secret") if self.secret_env else None
+    def secret(self, environ: Mapping[str, str]) -> str | None:
+        if not self.secret_env:
+            return None
+        return self._env(environ, self.secret_env, "the HMAC signing secret")
 
-    @property
-    def export_dir(self) -> Path:
-        value = os.environ.get(self.path_env or "", "")
+    def export_dir(self, environ: Mapping[str, str]) -> Path:
+        value = environ.get(self.path_env or "", "")
         return Path(value) if value else PROJECT_DIR / "exports"
 
 

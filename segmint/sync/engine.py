@@ -226,12 +226,15 @@ def sync_destination(
     con,
     destination: Destination,
     *,
+    environ: Mapping[str, str],
     dry_run: bool = False,
     force: bool = False,
     run_id: str | None = None,
     write_lock: threading.Lock | None = None,
 ) -> SyncReport:
     """Plan, check the guardrail, then send the changes in batches (unless dry_run).
+
+    ``environ`` holds the destination's URL, token and secret (the variables it names).
 
     write_lock, when given, is held for every warehouse write (the plan's table set-up, each
     batch's transaction, the audit row), so that destinations synced at once write one at a
@@ -262,7 +265,7 @@ def sync_destination(
         with writing:
             _audit(con, report, started, dry_run, force)
         return report
-    client = client_for(destination, stats, run_id)
+    client = client_for(destination, stats, run_id, environ)
     try:
         size = destination.batch_size
         for start in range(0, len(plan.changes), size):
@@ -323,9 +326,8 @@ def sync_concurrently(
             if not destination.check_configured(environ):
                 return DestinationResult(destination, not_configured=True)
             with con.cursor() as cursor:
-                report = sync_destination(
-                    cursor, destination, dry_run=dry_run, force=force, write_lock=lock
-                )
+                report = sync_destination(cursor, destination, environ=environ, dry_run=dry_run,
+                                          force=force, write_lock=lock)  # fmt: skip
             return DestinationResult(destination, report=report)
         except (DestinationError, GuardrailError, SyncError) as exc:
             return DestinationResult(destination, error=str(exc))

@@ -140,7 +140,7 @@ def test_the_snowflake_target_gives_every_step_snowflake_and_hides_its_secrets(
     tmp_path, monkeypatch
 ):
     from orchestration.defs.resources import build_resources
-    from segmint.config import Settings
+    from segmint.config import ConfigError, Settings
     from segmint.snowflake import SnowflakeWarehouse
 
     monkeypatch.setenv("SNOWFLAKE_PASSWORD", "a-password")
@@ -151,7 +151,10 @@ def test_the_snowflake_target_gives_every_step_snowflake_and_hides_its_secrets(
         pii_salt="a-secret",
         duckdb_path=tmp_path / "never.duckdb",
         snowflake=(("account", "acme"), ("user", "svc"), ("password", "a-password"),
-                   ("database", "SEGMINT"), ("schema", "MAIN")),
+                   ("database", "SEGMINT"), ("schema", "MAIN"), ("role", "SEGMINT"),
+                   ("warehouse", "SEGMINT_WH")),
+        snowflake_steps='{"load": {"role": "SEGMINT_LOADER", "warehouse": "LOAD_WH"}, '
+                        '"quality": {"warehouse": "GATES_WH"}}',
     )  # fmt: skip
     resource = build_resources(snowflake)["warehouse"]
     # The password reaches Dagster as the name of its variable, never as a value.
@@ -159,16 +162,30 @@ def test_the_snowflake_target_gives_every_step_snowflake_and_hides_its_secrets(
     assert resource.snowflake.password.env_var_name == "SNOWFLAKE_PASSWORD"
     with resource.process_config_and_initialize_cm() as initialized:
         warehouse = initialized.warehouse
-        # A step with no Snowflake implementation yet stops, naming itself, and no DuckDB
-        # file is created.
-        with pytest.raises(dg.Failure, match="the Great Expectations gates runs on DuckDB"):
-            initialized.duckdb_only("the Great Expectations gates")
     assert isinstance(warehouse, SnowflakeWarehouse)
     assert dict(warehouse.parameters) == {"account": "acme", "user": "svc",
                                           "password": "a-password", "database": "SEGMINT",
-                                          "schema": "MAIN"}  # fmt: skip
-    assert isinstance(snowflake.warehouse(), SnowflakeWarehouse)
+                                          "schema": "MAIN", "role": "SEGMINT",
+                                          "warehouse": "SEGMINT_WH"}  # fmt: skip
+    # Each step connects with its own role and warehouse where configured, else the target's.
+    load = dict(warehouse.for_step("load"))
+    assert (load["role"], load["warehouse"], load["user"]) == ("SEGMINT_LOADER", "LOAD_WH", "svc")
+    sync = dict(warehouse.for_step("sync"))
+    assert (sync["role"], sync["warehouse"]) == ("SEGMINT", "SEGMINT_WH")
+    _, engine = warehouse.sqlalchemy("quality")
+    assert (engine["connect_args"]["role"], engine["connect_args"]["warehouse"]) == (
+        "SEGMINT", "GATES_WH")  # fmt: skip
+    assert engine["connect_args"]["session_parameters"]["QUERY_TAG"] == "segmint:quality"
+    from_settings = snowflake.warehouse()  # the CLI's way: the same connections
+    assert dict(from_settings.parameters) == dict(warehouse.parameters)
+    assert from_settings.steps == warehouse.steps
     assert not (tmp_path / "never.duckdb").exists()
+    # A misspelt step or parameter stops the code location from loading, naming it.
+    for steps, named in (('{"loading": {"role": "R"}}', "unknown step 'loading'"),
+                         ('{"load": {"rol": "R"}}', "step 'load' takes role and/or warehouse"),
+                         ('{"load": ', "is not JSON")):  # fmt: skip
+        with pytest.raises(ConfigError, match=named):
+            build_resources(replace(snowflake, snowflake_steps=steps))
     # On DuckDB targets the Snowflake variables are not carried at all.
     assert build_resources(base)["warehouse"].snowflake.pairs() == ()
 

@@ -10,6 +10,7 @@ own is exported.
 """
 
 import json
+import os
 from datetime import datetime, timedelta
 
 import duckdb
@@ -146,7 +147,7 @@ def test_no_unconsented_or_erased_customer_reaches_a_destination(
         # What the sync sends: tags only for those rows; others lose every segmint tag.
         monkeypatch.setenv("SEGMINT_EXPORT_DIR", str(root / "exports"))
         (file_export,) = [d for d in load_destinations() if d.name == "file_export"]
-        report = sync_destination(con, file_export, force=True)
+        report = sync_destination(con, file_export, force=True, environ=os.environ)
     export = root / "exports" / "file_export" / f"{report.run_id}.jsonl"
     lines = export.read_text().splitlines() if report.plan.changes else []
     assert len(lines) == len(report.plan.changes)

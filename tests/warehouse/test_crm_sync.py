@@ -106,7 +106,7 @@ def requests(crm) -> list[dict]:
 def test_first_sync_reaches_the_desired_state_and_a_rerun_calls_nothing(con, crm):
     foreign_before = {k for k, t in hubspot_tags(crm)[0].items() if "newsletter_2024" in t}
     for name in ("hubspot", "salesforce", "webhook", "file_export"):
-        report = sync_destination(con, destination(name))
+        report = sync_destination(con, destination(name), environ=os.environ)
         assert report.status == "ok" and report.rejected == 0
         assert report.succeeded == len(desired(con, name)) > 0
     assert_hubspot_matches(con, crm)
@@ -120,7 +120,7 @@ def test_first_sync_reaches_the_desired_state_and_a_rerun_calls_nothing(con, crm
     assert sum(len(b["records"]) for b in hook) == len(desired(con, "webhook"))
     calls = len(requests(crm))
     for name in ("hubspot", "salesforce", "webhook", "file_export"):
-        again = sync_destination(con, destination(name))
+        again = sync_destination(con, destination(name), environ=os.environ)
         assert again.plan.changes == [] and again.stats.api_calls == 0
     assert len(requests(crm)) == calls
     audit = con.execute("select destination, status from sync.sync_runs").fetchall()
@@ -142,7 +142,9 @@ def test_first_sync_reaches_the_desired_state_and_a_rerun_calls_nothing(con, crm
 def test_each_fault_kind_ends_at_the_desired_state(con, crm, fault):
     # The faults hit the write calls of the second batch onwards, and the reads too.
     httpx.post(f"{crm.url}/_emulator/faults", json={**fault, "path": "/crm/v3/objects"})
-    report = sync_destination(con, destination("hubspot", timeout_seconds=1.0, batch_size=50))
+    report = sync_destination(
+        con, destination("hubspot", timeout_seconds=1.0, batch_size=50), environ=os.environ
+    )
     assert report.status == "ok", report.error
     assert report.stats.retries >= 1
     if fault["kind"] == "429":
@@ -164,14 +166,14 @@ def test_partial_failures_are_rejected_with_a_reason_then_retried(con, crm, name
     refused = sorted(want)[:3]
     httpx.post(f"{crm.url}/_emulator/faults",
                json={"kind": "partial", "keys": refused, "path": path, "count": 50})  # fmt: skip
-    report = sync_destination(con, destination(name))
+    report = sync_destination(con, destination(name), environ=os.environ)
     assert report.status == "partial" and report.rejected == 3
     rejected = con.execute("select record_key, reason from sync.rejected_rows").fetchall()
     assert sorted(k for k, _ in rejected) == refused
     assert all(reason in r for _, r in rejected)
     # The next run sends only the three refused records.
     crm.state.faults.clear()
-    again = sync_destination(con, destination(name))
+    again = sync_destination(con, destination(name), environ=os.environ)
     assert len(again.plan.changes) == 3 and again.succeeded == 3
     if name == "hubspot":
         assert_hubspot_matches(con, crm)
@@ -186,12 +188,12 @@ def test_a_crash_mid_sync_resumes_and_confirmed_records_are_not_sent_again(con, 
     httpx.post(f"{crm.url}/_emulator/faults", json={"kind": "500", "count": 50, "skip": 4,
                                                    "path": "/crm"})  # fmt: skip
     with pytest.raises(SyncError, match="confirmed before the failure"):
-        sync_destination(con, d)
+        sync_destination(con, d, environ=os.environ)
     confirmed = con.execute("select count(*) from sync.synced_records").fetchone()[0]
     assert confirmed == 40
     crm.state.faults.clear()
     sent_before = _written_keys(crm)
-    resumed = sync_destination(con, d)
+    resumed = sync_destination(con, d, environ=os.environ)
     assert len(resumed.plan.changes) == len(desired(con, "hubspot")) - confirmed
     assert_hubspot_matches(con, crm)
     sent_after = _written_keys(crm)[len(sent_before) :]
@@ -210,7 +212,7 @@ def _written_keys(crm) -> list[str]:
 
 def test_leaving_a_segment_removes_the_tag_and_erasure_removes_all(con, crm):
     d = destination("hubspot", delete_erased=False)  # untag only (the default deletes)
-    sync_destination(con, d)
+    sync_destination(con, d, environ=os.environ)
     key, tags = next(
         (k, t) for k, t in con.execute(
             "select record_key, tags from activation.crm_segment_tags "
@@ -230,7 +232,7 @@ def test_leaving_a_segment_removes_the_tag_and_erasure_removes_all(con, crm):
     con.execute("update marts.dim_customers set is_erased = true where customer_id = ?",
                 [erased_customer])  # fmt: skip
     con.execute("delete from activation.crm_segment_tags where customer_id = ?", [erased_customer])
-    report = sync_destination(con, d)
+    report = sync_destination(con, d, environ=os.environ)
     assert report.plan.summary()["updates"] == 1 and report.plan.summary()["erasures"] == 1
     by_id = hubspot_tags(crm)[0]
     assert {t for t in by_id[key] if t.startswith(PREFIX)} == set(kept)
@@ -241,30 +243,30 @@ def test_leaving_a_segment_removes_the_tag_and_erasure_removes_all(con, crm):
 
 def test_erased_contacts_are_deleted_by_default(con, crm):
     d = destination("salesforce")
-    sync_destination(con, d)
+    sync_destination(con, d, environ=os.environ)
     key, customer = con.execute(
         "select record_key, customer_id from activation.crm_segment_tags "
         "where destination = 'salesforce' limit 1"
     ).fetchone()
     con.execute("update marts.dim_customers set is_erased = true where customer_id = ?", [customer])
     con.execute("delete from activation.crm_segment_tags where customer_id = ?", [customer])
-    report = sync_destination(con, d)
+    report = sync_destination(con, d, environ=os.environ)
     assert report.plan.count("erase") == 1 and report.succeeded == 1
     assert crm.state.salesforce[key]["IsDeleted"] is True
 
 
 def test_the_guardrail_stops_a_large_change_unless_forced(con, crm):
     d = destination("hubspot", max_change_share=0.2)
-    sync_destination(con, d)
+    sync_destination(con, d, environ=os.environ)
     con.execute("update activation.crm_segment_tags set tags = 'segmint_test', tag_hash = 'x' "
                 "where destination = 'hubspot'")  # fmt: skip
     calls = len(requests(crm))
     with pytest.raises(GuardrailError, match="above max_change_share 20%"):
-        sync_destination(con, d)
+        sync_destination(con, d, environ=os.environ)
     assert len(requests(crm)) == calls
-    dry = sync_destination(con, d, dry_run=True, force=True)
+    dry = sync_destination(con, d, dry_run=True, force=True, environ=os.environ)
     assert dry.status == "dry_run" and len(requests(crm)) == calls
-    forced = sync_destination(con, d, force=True)
+    forced = sync_destination(con, d, force=True, environ=os.environ)
     assert forced.status == "ok"
     assert_hubspot_matches(con, crm)
     statuses = [s for (s,) in con.execute("select status from sync.sync_runs order by started_at")
@@ -280,7 +282,7 @@ def test_prediction_properties_refresh_without_tripping_the_guardrail_and_clear_
     d = destination("hubspot", max_change_share=0.2, delete_erased=False)
     assert d.properties == {"segmint_churn_probability": "churn_probability",
                             "segmint_predicted_clv": "predicted_clv"}  # fmt: skip
-    sync_destination(con, d)
+    sync_destination(con, d, environ=os.environ)
     rows = con.execute("select record_key, key_type from activation.crm_segment_tags "
                        "where destination = 'hubspot'").fetchall()  # fmt: skip
     con.execute(
@@ -288,7 +290,9 @@ def test_prediction_properties_refresh_without_tripping_the_guardrail_and_clear_
         '\'{"segmint_churn_probability":0.87,"segmint_predicted_clv":123.45}\', '
         "tag_hash = tag_hash || 'p' where destination = 'hubspot'"
     )
-    report = sync_destination(con, d)  # every record changes, the guardrail holds its fire
+    report = sync_destination(
+        con, d, environ=os.environ
+    )  # every record changes, the guardrail holds its fire
     assert report.status == "ok" and report.plan.count("update") == len(rows)
     assert report.plan.change_share == 0 and report.plan.tags_added == 0
 
@@ -308,7 +312,7 @@ def test_prediction_properties_refresh_without_tripping_the_guardrail_and_clear_
         assert props["segmint_predicted_clv"] == "123.45"
     gone, gone_type = rows[0]
     con.execute("delete from activation.crm_segment_tags where record_key = ?", [gone])
-    report = sync_destination(con, d)
+    report = sync_destination(con, d, environ=os.environ)
     assert report.plan.count("remove") == 1
     props = contact(gone, gone_type)
     assert props["segmint_churn_probability"] == "" and props["segmint_predicted_clv"] == ""
@@ -317,7 +321,9 @@ def test_prediction_properties_refresh_without_tripping_the_guardrail_and_clear_
 
 def test_the_api_rate_limit_is_honoured(con, crm):
     crm.state.requests_per_second = 4
-    report = sync_destination(con, destination("salesforce", requests_per_second=8, batch_size=20))
+    report = sync_destination(
+        con, destination("salesforce", requests_per_second=8, batch_size=20), environ=os.environ
+    )
     assert report.stats.throttled > 0 and report.status == "ok"
     sf = salesforce_tags(crm)
     want = desired(con, "salesforce")
@@ -326,7 +332,7 @@ def test_the_api_rate_limit_is_honoured(con, crm):
 
 def test_a_bad_webhook_signature_is_rejected_not_retried(con, crm):
     crm.state.webhook_secret = "another-secret"
-    report = sync_destination(con, destination("webhook"))
+    report = sync_destination(con, destination("webhook"), environ=os.environ)
     assert report.status == "partial" and report.succeeded == 0
     assert report.stats.retries == 0
     reasons = {r for (r,) in con.execute("select distinct reason from sync.rejected_rows")
@@ -339,7 +345,7 @@ def test_a_captured_webhook_request_cannot_be_replayed_or_re_dated(con, crm):
     re-dated copy and acknowledges a replay without applying it twice."""
     from segmint.sync.clients import webhook_headers
 
-    sync_destination(con, destination("webhook"))
+    sync_destination(con, destination("webhook"), environ=os.environ)
     applied = len(crm.state.webhook)
     (sent,) = [r for r in requests(crm) if r["path"] == "/webhook"][:1]
     body = json.dumps({"destination": "webhook", "run_id": "r", "batch": 1, "records": []}).encode()
@@ -386,7 +392,7 @@ def test_destinations_sync_at_once_each_within_its_limit(con, crm, monkeypatch):
 def test_missing_environment_and_bad_limits_are_clear_errors(con, monkeypatch):
     monkeypatch.delenv("SEGMINT_HUBSPOT_URL", raising=False)
     with pytest.raises(DestinationError, match="destination hubspot: set SEGMINT_HUBSPOT_URL"):
-        sync_destination(con, destination("hubspot"))
+        sync_destination(con, destination("hubspot"), environ=os.environ)
     with pytest.raises(ValueError, match="batch_size 101 exceeds the hubspot API's 100"):
         type(destination("file_export"))(**{**destination("hubspot").model_dump(),
                                              "batch_size": 101})  # fmt: skip
@@ -475,7 +481,9 @@ def test_retry_after_in_either_form_is_obeyed_within_its_cap(con, crm, retry_aft
         json={"kind": "429", "count": 2, "retry_after": retry_after, "path": "/crm/v3/objects"},
     )
     started = time.monotonic()
-    report = sync_destination(con, destination("hubspot", max_retry_after_seconds=0.2))
+    report = sync_destination(
+        con, destination("hubspot", max_retry_after_seconds=0.2), environ=os.environ
+    )
     assert report.status == "ok" and report.stats.throttled == 2
     assert time.monotonic() - started < 60  # not a day: the cap applied
     assert_hubspot_matches(con, crm)

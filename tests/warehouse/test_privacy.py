@@ -3,6 +3,7 @@ emulator on 127.0.0.1: after an erasure, a search of every table, view, text col
 file and CRM finds nothing of the person."""
 
 import json
+import os
 import re
 import shutil
 
@@ -95,7 +96,7 @@ def test_the_hash_matches_what_dbt_computed(con):
 def test_an_erasure_reaches_every_table_file_and_crm_and_no_guardrail_holds_it(con, crm, tmp_path):
     ds = destinations(max_change_share=0.01)  # a guardrail that any erasure would trip
     for d in ds:
-        sync_destination(con, d)
+        sync_destination(con, d, environ=os.environ)
     # A customer synced by CRM id to HubSpot and Salesforce, and by email to the export.
     customer, hubspot_id, salesforce_id = con.execute(
         """
@@ -141,7 +142,7 @@ def test_an_erasure_reaches_every_table_file_and_crm_and_no_guardrail_holds_it(c
     # The evidence holds no personal data, and a sync afterwards is not held back.
     assert audit(con, {"email": person["emails"][0]}) == []
     for d in ds:
-        assert sync_destination(con, d).status == "ok"
+        assert sync_destination(con, d, environ=os.environ).status == "ok"
     # Nothing left to do: a second erasure removes nothing.
     again = erase(con, SALT, destinations=ds, environ=crm.env)
     assert again.requests == [] and again.total_rows == 0

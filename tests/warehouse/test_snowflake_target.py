@@ -28,6 +28,7 @@ import pytest
 from ml.config import ClusteringConfig
 from segmint.clusters import run_clustering
 from segmint.contracts import TABLES, contracts
+from segmint.evaluate import blocking_recall, evaluate_identity, evaluate_segments, match_threshold
 from segmint.load import load
 from segmint.predictions import run_predictions
 from segmint.privacy import ErasureReport, audit, erase, hash_identifier
@@ -122,6 +123,7 @@ class BothTargets:
     crms: dict
     quality: dict
     erasures: dict
+    truth: Path
 
 
 @dataclass
@@ -255,9 +257,7 @@ def both(fakesnow_server, clean_landing, tmp_path_factory) -> BothTargets:
                 "SEGMINT_HUBSPOT_URL": emulator.url, "SEGMINT_HUBSPOT_TOKEN": "token",
                 "SEGMINT_SALESFORCE_URL": emulator.url, "SEGMINT_SALESFORCE_TOKEN": "token",
             }  # fmt: skip
-            with step_con, pytest.MonkeyPatch.context() as patch:  # clients read the environment
-                for var, value in environs[name].items():
-                    patch.setenv(var, value)
+            with step_con:  # the destinations' URLs and tokens come from environ
                 results = timed("crm sync", name, sync_concurrently, step_con,
                                 load_destinations(), environs[name])  # fmt: skip
             assert [r.error for r in results if r.error] == [], name
@@ -277,9 +277,7 @@ def both(fakesnow_server, clean_landing, tmp_path_factory) -> BothTargets:
         )
         for name, step_con in connections().items():
             timed("load", name, load, requests, snowflake if name == "snowflake" else subset)
-            with step_con, pytest.MonkeyPatch.context() as patch:
-                for var, value in environs[name].items():
-                    patch.setenv(var, value)
+            with step_con:
                 before = audit(step_con, {"email": email})
                 report = timed("erasure", name, erase, step_con, SALT,
                                destinations=load_destinations(),
@@ -289,7 +287,7 @@ def both(fakesnow_server, clean_landing, tmp_path_factory) -> BothTargets:
     # Seconds per step on each warehouse (shown with pytest -s; reported in the notes).
     print("\nstep seconds:", {k: round(v, 1) for k, v in sorted(timings.items())})
     return BothTargets(snowflake, subset, tmp, tones, loads, reloads, clustering, predictions,
-                       crms, quality, erasures)  # fmt: skip
+                       crms, quality, erasures, clean_landing.out / "truth")  # fmt: skip
 
 
 def test_an_erasure_erases_the_same_rows_on_snowflake(both):
@@ -321,6 +319,33 @@ def test_an_erasure_erases_the_same_rows_on_snowflake(both):
         assert con.execute(query, [hashed]).fetchall() == [("era-both-1",)]
         assert logged == con.execute("select count(*) from privacy.erasure_log").fetchall()[0][0]
     assert logged > 3
+
+
+def test_evaluate_and_the_run_summary_read_snowflake_as_they_read_duckdb(both):
+    """`segmint evaluate` and the demo's summary on the snowflake target: the same scores
+    and counts as from the DuckDB file, read from Snowflake (the truth stays local)."""
+    from segmint.cli import _segment_sizes, _warehouse_totals
+
+    targets = (both.snowflake, DuckDBWarehouse(both.duckdb))
+    identity = [evaluate_identity(t, both.truth) for t in targets]
+    assert identity[0] == identity[1]
+    assert identity[1].records > 500 and identity[1].customers > 50
+    assert blocking_recall(targets[0], both.truth / "contacts.parquet") == blocking_recall(
+        targets[1], both.truth / "contacts.parquet"
+    )
+    thresholds = [match_threshold(t) for t in targets]
+    assert thresholds[1] is not None and thresholds[0].keys() == thresholds[1].keys()
+    for key, value in thresholds[1].items():
+        if isinstance(value, float):
+            assert float(thresholds[0][key]) == pytest.approx(value, rel=1e-9), key
+        else:
+            assert thresholds[0][key] == value, key
+    segments = [evaluate_segments(t, both.truth) for t in targets]
+    assert segments[0].customers == segments[1].customers > 50
+    assert segments[0].adjusted_rand_index == pytest.approx(segments[1].adjusted_rand_index)
+    assert _warehouse_totals(targets[0]) == _warehouse_totals(targets[1])
+    assert _warehouse_totals(targets[1])[1] > 50
+    assert _segment_sizes(targets[0]) == _segment_sizes(targets[1]) != []
 
 
 def _crm_state(emulator: CrmEmulator) -> dict:

@@ -78,3 +78,17 @@ TABLES = {
         mean double not null,
         primary key (run_id, component, position)""",
 }
+
+# The fitted model of each run, kept in the warehouse beside its tables: the next run reuses
+# its preprocessing from here, whichever machine fits it (a Dagster worker, CI), and a local
+# folder is only a copy to inspect. joblib bytes, base64 text in parts (segmint/artifacts.py).
+ARTIFACT_TABLES = {
+    "model_artifacts": """
+        run_id varchar not null,
+        name varchar not null,
+        part bigint not null,
+        content varchar not null,
+        sha256 varchar not null,
+        created_at timestamp not null,
+        primary key (run_id, name, part)""",
+}

@@ -6,6 +6,8 @@ as sources (models/staging/ml/) and BI tools query them.
 - ``customer_clusters``: the current segment of every customer (replaced each run).
 - ``segmentation_runs``, ``cluster_profiles``, ``cluster_centroids``, ``cluster_scaling``,
   ``cluster_projection``: one set of rows per run, kept, keyed by ``run_id``.
+- ``model_artifacts``: each run's fitted model (segmint/artifacts.py), which the next run
+  reuses; the file under the artifacts folder is a copy to inspect.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from ml.plots import write_plots
 from ml.preprocess import NoUsableFeatures
 from ml.segmentation import SegmentationResult, fit_segmentation
 from ml.stability import PreviousRun
-from segmint import tables
+from segmint import artifacts, tables
 from segmint.cluster_tables import FEATURES_RELATION, TABLES
+
+MODEL_ARTIFACT = "model.joblib"
 
 
 def ensure_tables(con) -> None:
     tables.ensure_tables(con, "ml", TABLES)
+    artifacts.ensure_table(con)
     # Warehouses made before features could be dropped gain the column.
     con.execute(
         "alter table ml.segmentation_runs add column if not exists dropped_features varchar"
@@ -48,10 +53,12 @@ def previous_run(con) -> PreviousRun | None:
     if last is None:
         return None
     run_id, k, model_path = last
-    # The saved model's preprocessing is reused when its file is still there.
-    pipeline = None
-    if model_path and Path(model_path).exists():
-        pipeline = joblib.load(model_path).pipeline
+    # The last model's preprocessing is reused: from the warehouse, or (runs made before
+    # models were stored there) from its file while that is still there.
+    model = artifacts.load(con, run_id, MODEL_ARTIFACT)
+    if model is None and model_path and Path(model_path).exists():
+        model = joblib.load(model_path)
+    pipeline = model.pipeline if model is not None else None
     cents = con.execute(
         "select segment_id, dimension, dimension_name, value from ml.cluster_centroids "
         "where run_id = ? and space = 'prepared' order by segment_id, dimension",
@@ -100,6 +107,7 @@ def write_result(con, result: SegmentationResult, model_path: Path | None) -> No
         tables.insert_frame(con, "ml.customer_clusters", result.assignments)
         for table, frame in frames.items():
             tables.insert_frame(con, f"ml.{table}", frame)
+        artifacts.save(con, result.run["run_id"], MODEL_ARTIFACT, result.model)
 
 
 @dataclass

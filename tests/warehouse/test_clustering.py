@@ -1,11 +1,14 @@
 """The clustering step on a small generated warehouse: tables, dbt integration, SQL scoring."""
 
+import shutil
+
 import duckdb
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from ml.config import ClusteringConfig
+from segmint import artifacts
 from segmint.cli import app
 from segmint.clusters import previous_run, run_clustering
 from segmint.evaluate import evaluate_segments
@@ -72,6 +75,36 @@ def test_the_previous_run_reads_back_as_written(clustered):
         read.centroids.loc[expected.centroids.index].to_numpy(), expected.centroids.to_numpy()
     )
     assert read.assignments.sort_index().equals(expected.assignments.sort_index())
+
+
+def test_the_model_comes_back_from_the_warehouse_on_a_machine_without_its_file(
+    clustered, tmp_path, monkeypatch
+):
+    warehouse, _, _, second = clustered
+    copy = tmp_path / "fresh.duckdb"
+    shutil.copy(warehouse, copy)
+    with duckdb.connect(str(copy)) as con:
+        # A fresh worker: the model file the run recorded is not on this disk.
+        con.execute("update ml.segmentation_runs set model_path = '/nowhere/model.joblib'")
+        read = previous_run(con)
+        expected = second.result.model.pipeline.named_steps["scale"].center_.tolist()
+        assert read.pipeline.named_steps["scale"].center_.tolist() == expected
+        # Stored in parts when large; the parts join back in order.
+        monkeypatch.setattr(artifacts, "PART_CHARS", 1000)
+        artifacts.save(con, "r1", "model.joblib", second.result.model)
+        parts = con.execute(
+            "select count(*) from ml.model_artifacts where run_id = 'r1'"
+        ).fetchone()[0]
+        assert parts > 1
+        assert artifacts.load(con, "r1", "model.joblib").run_id == second.result.model.run_id
+        # A damaged copy is refused, not unpickled.
+        con.execute(
+            "update ml.model_artifacts set content = reverse(content) "
+            "where run_id = 'r1' and part = 1"
+        )
+        with pytest.raises(artifacts.ArtifactError, match="SHA-256"):
+            artifacts.load(con, "r1", "model.joblib")
+        assert artifacts.load(con, "no such run", "model.joblib") is None
 
 
 def test_cluster_memberships_join_customer_segments(clustered):

@@ -593,15 +593,20 @@ def privacy_erase() -> None:
     from segmint.sync.config import load_destinations
 
     s = config.export_environment().check()
-    with _connected(s, "segmint privacy erase", step="erasure") as con:
-        report = erase(con, s.pii_salt, folders=_written_folders(s),
-                       destinations=load_destinations(), environ=os.environ)  # fmt: skip
+    with _holding(s, "segmint privacy erase"):
+        with _connected(s, "segmint privacy erase", step="erasure") as con:
+            report = erase(con, s.pii_salt, folders=_written_folders(s),
+                           destinations=load_destinations(), environ=os.environ)  # fmt: skip
+        # The deleted values leave the file's freed blocks too (DuckDB; see compact()).
+        compaction = s.warehouse().compact() if report.total_rows else None
     console.print(
         f"{len(report.requests)} request(s) carried out, {report.customers} customer(s): "
         f"{report.total_rows:,} rows and {len(report.files)} file(s) removed"
     )
     for name, outcome in sorted(report.destinations.items()):
         console.print(f"  {name}: {outcome}")
+    if compaction is not None:
+        console.print(f"warehouse file rewritten without the deleted rows: {compaction.path}")
     console.print("evidence: privacy.erasure_log (no personal data)")
 
 

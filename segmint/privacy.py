@@ -629,6 +629,14 @@ def _erase_downstream(con, person: Person, removed: dict[str, int]) -> None:
 # --- destinations ------------------------------------------------------------------------
 
 
+def _masked_reason(reasons: list[str]) -> str:
+    """The first of a CRM's reasons for refusing, any address in it masked: the erasure log
+    holds no personal data."""
+    if not reasons:
+        return ""
+    return " (" + re.sub(r"[^\s'\"]+@[^\s'\"]+", "<email>", reasons[0])[:200] + ")"
+
+
 def _erase_at_destinations(con, person: Person, destinations, environ, report, log) -> None:
     """Erase the person's synced records at each destination, then drop their state rows."""
     if not destinations or not _exists(con, *_STATE):
@@ -682,14 +690,17 @@ def _erase_at_destinations(con, person: Person, destinations, environ, report, l
                     for key, customer, key_type, tags, crm_id in rows
                 ]
                 client = client_for(d, CallStats(), f"erasure-{_now():%Y%m%dT%H%M%S}", environ)
-                done, failed = [], []
+                done, failed, reasons = [], [], []
                 try:
                     for start in range(0, len(changes), d.batch_size):
                         batch = changes[start : start + d.batch_size]
                         for change, result in zip(batch, client.send(batch), strict=True):
                             (done if result.ok else failed).append(change.record_key)
+                            if not result.ok and result.reason:
+                                reasons.append(result.reason)
                 except Exception as exc:
                     failed.append(f"{type(exc).__name__}: {exc}"[:200])
+                    reasons.append(failed[-1])
                 finally:
                     client.close()
                 action = "deleted" if d.delete_erased or d.type == "webhook" else "untagged"
@@ -701,7 +712,8 @@ def _erase_at_destinations(con, person: Person, destinations, environ, report, l
                         d.name,
                         "failed",
                         len(failed),
-                        "kept in state, retried by the next run",
+                        "kept in state, retried by the next run"
+                        + _masked_reason(reasons),
                     )
             if done:
                 _register(con, "_erase_done", done)

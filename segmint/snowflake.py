@@ -166,6 +166,11 @@ class SnowflakeWarehouse:
     def exclusive(self, command: str) -> Iterator[None]:
         yield None
 
+    def compact(self) -> None:
+        """Nothing to rewrite: Snowflake keeps deleted rows in Time Travel and Fail-safe for
+        their retention periods, then purges them (docs/snowflake.md, "Erasure")."""
+        return None
+
 
 def _bindable(value: Any) -> Any:
     """A value the connector binds: numpy scalars and pandas timestamps become Python's."""

@@ -74,6 +74,15 @@ _held_guard = threading.Lock()
 
 
 @dataclass(frozen=True)
+class Compaction:
+    """A warehouse file rewritten after an erasure (DuckDBWarehouse.compact)."""
+
+    path: Path
+    bytes_before: int
+    bytes_after: int
+
+
+@dataclass(frozen=True)
 class DuckDBWarehouse:
     """An embedded DuckDB warehouse file and its BI read copy."""
 
@@ -181,6 +190,36 @@ class DuckDBWarehouse:
                 handle.truncate()
                 fcntl.flock(handle, fcntl.LOCK_UN)
                 handle.close()
+
+    # --- erasure: leave nothing behind in freed blocks ----------------------------------
+
+    def compact(self, duckdb_config: dict[str, str] | None = None) -> Compaction:
+        """Rewrite the file with its live data only and swap it in atomically.
+
+        DuckDB reuses the blocks a delete frees but does not overwrite them: the values an
+        erasure removed stay in the file (compressed, yet readable) until the blocks are
+        reused. Copying the database into a new file (``COPY FROM DATABASE``: every table,
+        view, constraint and comment) leaves them behind. Call it with no connection open on
+        the file and the warehouse held (``exclusive``); a reader that still has the old file
+        open keeps reading the old copy until it reconnects. ``duckdb_config``: settings of
+        the DuckDB that writes the new file (tests store it uncompressed to search its bytes).
+        """
+        staging = self.path.with_name(f".{self.path.name}.{os.getpid()}.compacting")
+        for leftover in (staging, staging.with_name(staging.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        with duckdb.connect(str(self.path)) as con:
+            con.execute("checkpoint")  # the write-ahead log folded in: no .wal beside it
+        before = self.path.stat().st_size
+        try:
+            with duckdb.connect(config=duckdb_config or {}) as con:
+                con.execute(f"attach '{_sql_path(self.path)}' as \"{self.catalog}\" (read_only)")
+                con.execute(f"attach '{_sql_path(staging)}' as segmint_compacting")
+                con.execute(f'copy from database "{self.catalog}" to segmint_compacting')
+                con.execute("detach segmint_compacting")
+            os.replace(staging, self.path)
+        finally:
+            staging.unlink(missing_ok=True)
+        return Compaction(path=self.path, bytes_before=before, bytes_after=self.path.stat().st_size)
 
     # --- the read copy for BI -----------------------------------------------------------
 

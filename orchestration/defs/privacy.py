@@ -35,6 +35,10 @@ def run_erasure(context, warehouse: WarehouseResource, graph_is_current: bool) -
             f"select max(case when is_development then 1 else 0 end) from {SCHEMA}.pii_salt"
         )
         development = bool(development.fetchall()[0][0])
+    # Deleted values must not linger in the file's freed blocks (DuckDB; on Snowflake,
+    # Time Travel's retention applies). The run holds the warehouse; the step's connection
+    # is closed.
+    compaction = warehouse.warehouse.compact() if report.total_rows else None
     if report.requests or report.customers:
         context.log.info(
             f"erasure: {len(report.requests)} new request(s), {report.customers} customer(s), "
@@ -56,6 +60,7 @@ def run_erasure(context, warehouse: WarehouseResource, graph_is_current: bool) -
         or "none",
         "suppressed_identifiers": int(suppressed),
         "development_salt": development,
+        "file_rewritten": compaction is not None,
     }
 
 

@@ -12,8 +12,10 @@ clients read the current value, keep the foreign tags and replace only segmint's
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
 import json
 import time
 from collections.abc import Mapping
@@ -342,6 +344,9 @@ class SalesforceClient:
             value = merge_tags(record.get(field_name), c.tags, self.d.tag_prefix)
             record = {"attributes": {"type": "Contact"}, "id": c.record_key}
             records.append({**record, field_name: value or None, **property_values(self.d, c)})
+        if deletes and self.d.hard_delete:
+            out.update(self._hard_delete(deletes))
+            deletes = []
         for path, method, kwargs, keys in (
             (self.base, "PATCH", {"json": {"allOrNone": False, "records": records}},
              [r["id"] for r in records]),
@@ -364,6 +369,58 @@ class SalesforceClient:
                     )
                     out[key] = Outcome(key, False, reason)
         return [out[c.record_key] for c in changes]
+
+    def _hard_delete(self, ids: list[str]) -> dict[str, Outcome]:
+        """Delete contacts for good: a Bulk API 2.0 ingest job with operation hardDelete
+        (create the job, upload the ids as CSV, close it, wait for it, read its results)."""
+        jobs = f"/services/data/{self.d.api_version}/jobs/ingest"
+        created = self.api.request("POST", jobs, json={
+            "object": "Contact", "operation": "hardDelete", "contentType": "CSV",
+            "lineEnding": "LF",
+        })  # fmt: skip
+        if created.status_code not in (200, 201):
+            return {i: Outcome(i, False, _error_text(created)) for i in ids}
+        job = f"{jobs}/{created.json()['id']}"
+        csv_text = "Id\n" + "".join(f"{i}\n" for i in ids)
+        upload = {"content": csv_text, "headers": {"Content-Type": "text/csv"}}
+        steps = (
+            ("PUT", f"{job}/batches", upload),
+            ("PATCH", job, {"json": {"state": "UploadComplete"}}),
+        )
+        for method, path, kwargs in steps:
+            response = self.api.request(method, path, **kwargs)
+            if response.status_code not in (200, 201):
+                self.api.request("PATCH", job, json={"state": "Aborted"})
+                return {i: Outcome(i, False, _error_text(response)) for i in ids}
+        deadline = time.monotonic() + self.d.bulk_timeout_seconds
+        pause = 0.2
+        while True:
+            info = self.api.request("GET", job)
+            state = info.json().get("state") if info.status_code == 200 else None
+            if state in ("JobComplete", "Failed", "Aborted"):
+                break
+            if time.monotonic() > deadline:
+                message = f"Bulk API job {job} still {state} after {self.d.bulk_timeout_seconds} s"
+                return {i: Outcome(i, False, message) for i in ids}
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+        if state != "JobComplete":
+            message = f"Bulk API job {state}: {info.json().get('errorMessage', '')}".strip()
+            return {i: Outcome(i, False, message) for i in ids}
+        out: dict[str, Outcome] = {}
+        for kind in ("successfulResults", "failedResults"):
+            response = self.api.request("GET", f"{job}/{kind}/")
+            if response.status_code != 200:
+                continue
+            for row in csv.DictReader(io.StringIO(response.text)):
+                key = row.get("Id") or row.get("sf__Id", "")
+                if kind == "successfulResults":
+                    out[key] = Outcome(key, True, crm_record_id=key)
+                else:
+                    out[key] = Outcome(key, False, row.get("sf__Error", "failed"))
+        for i in ids:  # a record the job does not report on has not been deleted
+            out.setdefault(i, Outcome(i, False, f"not in the results of Bulk API job {job}"))
+        return out
 
 
 def webhook_signature(secret: str, timestamp: str, delivery: str, body: bytes) -> str:

@@ -56,6 +56,11 @@ class Destination(BaseModel):
     # Erased people are deleted where the API allows it (HubSpot GDPR delete, Salesforce
     # delete); false only takes segmint's tags off.
     delete_erased: bool = True
+    # Salesforce: delete erased contacts for good with Bulk API 2.0's hardDelete instead of
+    # moving them to the Recycle Bin for 15 days. The integration user needs the "Bulk API
+    # Hard Delete" permission; without it the deletes fail and are retried on the next run.
+    hard_delete: bool = False
+    bulk_timeout_seconds: float = Field(600, gt=0)  # how long to wait for a Bulk API job
     # A Retry-After longer than this is cut to it: a rate-limited sync waits, it never hangs.
     max_retry_after_seconds: float = Field(60, gt=0)
     # CRM property (or Salesforce field) name -> prediction column, sent with the tags. dbt
@@ -73,6 +78,8 @@ class Destination(BaseModel):
         cap = MAX_BATCH[self.type]
         if self.batch_size > cap:
             raise ValueError(f"batch_size {self.batch_size} exceeds the {self.type} API's {cap}")
+        if self.hard_delete and self.type != "salesforce":
+            raise ValueError("hard_delete is for salesforce (HubSpot's GDPR delete is final)")
         if self.type == "salesforce" and self.create_missing:
             raise ValueError("salesforce contacts are only updated: set create_missing: false")
         if self.type in ("hubspot", "salesforce", "webhook") and not self.url_env:

@@ -11,6 +11,11 @@ response shapes:
 - Salesforce sObject Collections: ``GET /services/data/<v>/composite/sobjects/Contact?ids=
   &fields=``, ``PATCH /services/data/<v>/composite/sobjects`` and ``DELETE ...?ids=``; at most
   200 records; one result per record (``success``, ``errors``) with ``allOrNone: false``.
+- Salesforce Bulk API 2.0 ingest jobs with operation ``hardDelete`` (``POST .../jobs/ingest``,
+  ``PUT .../batches`` as CSV, ``PATCH`` to ``UploadComplete``, ``GET`` the job until
+  ``JobComplete``, then ``successfulResults/`` and ``failedResults/``): the contacts are
+  removed for good. ``hard_delete_permission = False`` refuses the job as Salesforce does
+  for a user without the "Bulk API Hard Delete" permission.
 - A webhook receiver ``POST /webhook`` checking the ``X-Segmint-Signature`` HMAC over the
   timestamp, the delivery id and the body (``verify_webhook``): stale or re-dated requests
   are refused, a delivery already applied is acknowledged without being applied again.
@@ -27,6 +32,8 @@ applies to the next ``count`` requests whose path starts with ``path``, after le
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import re
 import socket
@@ -43,6 +50,10 @@ from segmint.sync.clients import verify_webhook
 HUBSPOT_BATCH_LIMIT = 100
 SALESFORCE_BATCH_LIMIT = 200
 _SF = re.compile(r"^/services/data/(v\d+\.\d+)/composite/sobjects(?:/Contact)?$")
+_SF_BULK = re.compile(
+    r"^/services/data/v\d+\.\d+/jobs/ingest(?:/(?P<job>[^/]+)(?:/(?P<part>batches|"
+    r"successfulResults|failedResults)/?)?)?$"
+)
 
 
 def _now() -> str:
@@ -56,6 +67,10 @@ def _sf_failure(record_id: str, code: str, message: str) -> dict:
         "success": False,
         "errors": [{"statusCode": code, "message": message, "fields": []}],
     }
+
+
+class _Csv(str):
+    """A response body sent as text/csv (Bulk API results)."""
 
 
 class _Dropped(Exception):
@@ -72,6 +87,9 @@ class EmulatorState:
         self.hubspot_email: dict[str, str] = {}
         self.hubspot_blocklist: set[str] = set()  # emails GDPR-deleted
         self.salesforce: dict[str, dict] = {}
+        self.salesforce_hard_deleted: set[str] = set()  # gone for good (Bulk API hardDelete)
+        self.salesforce_bulk_jobs: dict[str, dict] = {}
+        self.hard_delete_permission = True  # the user's "Bulk API Hard Delete" permission
         self.webhook: list[dict] = []
         self.webhook_deliveries: set[str] = set()  # delivery ids applied (replays refused)
         self.requests: list[dict] = []
@@ -153,10 +171,13 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send(self, status: int, payload=None, headers: dict | None = None) -> None:
-        body = b"" if payload is None else json.dumps(payload).encode()
+        text = isinstance(payload, _Csv)
+        body = (
+            b"" if payload is None else (payload.encode() if text else json.dumps(payload).encode())
+        )
         self.send_response(status)
         if payload is not None:
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/csv" if text else "application/json")
         self.send_header("Content-Length", str(len(body)))
         for key, value in (headers or {}).items():
             self.send_header(key, str(value))
@@ -249,6 +270,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._handle("DELETE")
 
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
     # -- APIs -------------------------------------------------------------------------
     def _route(self, method, url, raw, fault):
         self._records = 0
@@ -270,6 +294,13 @@ class _Handler(BaseHTTPRequestHandler):
                     "message": "Authentication credentials not found.",
                 }
             return self._hubspot(url.path.rsplit("/", 1)[1], json.loads(raw or b"{}"), reject)
+        bulk = _SF_BULK.match(url.path)
+        if bulk:
+            if not self.headers.get("Authorization", "").startswith("Bearer "):
+                return 401, [
+                    {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
+                ]
+            return self._salesforce_bulk(method, bulk["job"], bulk["part"], raw)
         match = _SF.match(url.path)
         if match:
             if not self.headers.get("Authorization", "").startswith("Bearer "):
@@ -475,6 +506,81 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, out
         return 405, [{"message": f"{method} not allowed", "errorCode": "METHOD_NOT_ALLOWED"}]
 
+    def _salesforce_bulk(self, method, job_id, part, raw):
+        """Bulk API 2.0 ingest jobs, operation hardDelete only: the records leave the CRM
+        for good (no Recycle Bin). A job reports InProgress once before it is complete."""
+        state = self.server.state
+        with state.lock:
+            if job_id is None and method == "POST":
+                body = json.loads(raw or b"{}")
+                if body.get("operation") != "hardDelete" or body.get("object") != "Contact":
+                    message = "the emulator runs hardDelete jobs on Contact"
+                    return 400, [{"errorCode": "INVALIDJOB", "message": message}]
+                if not state.hard_delete_permission:
+                    message = "The user does not have the Bulk API Hard Delete permission"
+                    return 400, [{"errorCode": "FEATURENOTENABLED", "message": message}]
+                state.next_id += 1
+                job_id = f"750{state.next_id}"
+                state.salesforce_bulk_jobs[job_id] = {
+                    "id": job_id, "operation": "hardDelete", "object": "Contact",
+                    "state": "Open", "ids": [], "done": [], "failed": [], "polled": 0,
+                }  # fmt: skip
+                return 200, self._job_info(job_id)
+            job = state.salesforce_bulk_jobs.get(job_id or "")
+            if job is None:
+                return 404, [{"errorCode": "NOT_FOUND", "message": "no such job"}]
+            if part == "batches" and method == "PUT":
+                if job["state"] != "Open":
+                    return 400, [{"errorCode": "INVALIDJOBSTATE", "message": job["state"]}]
+                rows = list(csv.DictReader(io.StringIO(raw.decode())))
+                job["ids"] += [r["Id"] for r in rows]
+                self._records = len(rows)
+                return 201, None
+            if part is None and method == "PATCH":
+                wanted = json.loads(raw or b"{}").get("state")
+                if wanted == "Aborted":
+                    job["state"] = "Aborted"
+                elif wanted == "UploadComplete" and job["state"] == "Open":
+                    job["state"] = "UploadComplete"
+                    self._keys = list(job["ids"])
+                    for rid in job["ids"]:
+                        if rid in state.salesforce:
+                            del state.salesforce[rid]
+                            state.salesforce_hard_deleted.add(rid)
+                            job["done"].append(rid)
+                        else:
+                            job["failed"].append(rid)
+                else:
+                    return 400, [{"errorCode": "INVALIDJOBSTATE", "message": job["state"]}]
+                return 200, self._job_info(job_id)
+            if part is None and method == "GET":
+                if job["state"] == "UploadComplete":
+                    job["polled"] += 1
+                    if job["polled"] > 1:
+                        job["state"] = "JobComplete"
+                return 200, self._job_info(job_id)
+            if part == "successfulResults" and method == "GET":
+                lines = ['"sf__Id","sf__Created","Id"'] + [
+                    f'"{i}","false","{i}"' for i in job["done"]
+                ]
+                return 200, _Csv("\n".join(lines) + "\n")
+            if part == "failedResults" and method == "GET":
+                lines = ['"sf__Id","sf__Error","Id"'] + [
+                    f'"","ENTITY_IS_DELETED:entity is deleted:--","{i}"' for i in job["failed"]
+                ]
+                return 200, _Csv("\n".join(lines) + "\n")
+        return 405, [{"message": f"{method} not allowed", "errorCode": "METHOD_NOT_ALLOWED"}]
+
+    def _job_info(self, job_id: str) -> dict:
+        job = self.server.state.salesforce_bulk_jobs[job_id]
+        return {
+            "id": job_id, "operation": job["operation"], "object": job["object"],
+            "state": job["state"], "contentType": "CSV", "lineEnding": "LF",
+            "contentUrl": f"services/data/v62.0/jobs/ingest/{job_id}/batches",
+            "numberRecordsProcessed": len(job["done"]) + len(job["failed"]),
+            "numberRecordsFailed": len(job["failed"]),
+        }  # fmt: skip
+
     # -- admin ------------------------------------------------------------------------
     def _admin(self, method, url, raw) -> None:
         state = self.server.state
@@ -501,6 +607,8 @@ class _Handler(BaseHTTPRequestHandler):
                     state.requests_per_second = body["requests_per_second"]
                 if "webhook_secret" in body:
                     state.webhook_secret = body["webhook_secret"]
+                if "hard_delete_permission" in body:
+                    state.hard_delete_permission = bool(body["hard_delete_permission"])
                 return self._send(200, {"ok": True})
             if method == "POST" and action == "seed":
                 state.seed(body)

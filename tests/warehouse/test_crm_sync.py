@@ -241,18 +241,60 @@ def test_leaving_a_segment_removes_the_tag_and_erasure_removes_all(con, crm):
                        [erased_key]).fetchone()[0] == 0  # fmt: skip
 
 
-def test_erased_contacts_are_deleted_by_default(con, crm):
-    d = destination("salesforce")
+def _erase_one(con, d) -> str:
     sync_destination(con, d, environ=os.environ)
     key, customer = con.execute(
         "select record_key, customer_id from activation.crm_segment_tags "
-        "where destination = 'salesforce' limit 1"
+        "where destination = 'salesforce' order by record_key limit 1"
     ).fetchone()
     con.execute("update marts.dim_customers set is_erased = true where customer_id = ?", [customer])
     con.execute("delete from activation.crm_segment_tags where customer_id = ?", [customer])
+    return key
+
+
+def test_erased_contacts_are_deleted_for_good_by_default(con, crm):
+    """The shipped Salesforce destination hard-deletes (Bulk API 2.0): nothing waits in the
+    Recycle Bin for 15 days."""
+    d = destination("salesforce")
+    assert d.hard_delete
+    key = _erase_one(con, d)
     report = sync_destination(con, d, environ=os.environ)
     assert report.plan.count("erase") == 1 and report.succeeded == 1
+    assert key not in crm.state.salesforce and key in crm.state.salesforce_hard_deleted
+    paths = [(r["method"], r["path"].split("/jobs/ingest")[-1]) for r in crm.state.requests
+             if "/jobs/ingest" in r["path"]]  # fmt: skip
+    job = next(path for method, path in paths if method == "PATCH")
+    assert paths[0] == ("POST", "") and job.startswith("/750")
+    assert ("PUT", f"{job}/batches") in paths
+    assert ("PATCH", job) in paths and ("GET", f"{job}/successfulResults/") in paths
+    assert sum(1 for p in paths if p == ("GET", job)) >= 2  # polled until JobComplete
+
+
+def test_without_hard_delete_erased_contacts_go_to_the_recycle_bin(con, crm):
+    d = destination("salesforce", hard_delete=False)
+    key = _erase_one(con, d)
+    report = sync_destination(con, d, environ=os.environ)
+    assert report.succeeded == 1
     assert crm.state.salesforce[key]["IsDeleted"] is True
+    assert key not in crm.state.salesforce_hard_deleted
+
+
+def test_a_hard_delete_refused_for_want_of_permission_is_kept_and_retried(con, crm):
+    d = destination("salesforce")
+    key = _erase_one(con, d)
+    crm.state.hard_delete_permission = False
+    report = sync_destination(con, d, environ=os.environ)
+    assert report.plan.count("erase") == 1 and report.rejected == 1 and report.succeeded == 0
+    assert key in crm.state.salesforce and not crm.state.salesforce[key].get("IsDeleted")
+    (reason,) = con.execute(
+        "select reason from sync.rejected_rows where record_key = ? and action = 'erase'", [key]
+    ).fetchone()
+    assert "Bulk API Hard Delete" in reason
+    # Granted, the next sync deletes it.
+    crm.state.hard_delete_permission = True
+    again = sync_destination(con, d, environ=os.environ)
+    assert again.plan.count("erase") == 1 and again.succeeded == 1
+    assert key in crm.state.salesforce_hard_deleted
 
 
 def test_the_guardrail_stops_a_large_change_unless_forced(con, crm):

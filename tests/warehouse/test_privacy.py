@@ -10,13 +10,16 @@ import shutil
 import duckdb
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from segmint.cli import app
 from segmint.config import DEV_PII_SALT
 from segmint.generate import PLACEHOLDER_PHONES
 from segmint.load import load
 from segmint.privacy import audit, erase, hash_identifier, normalize_email
 from segmint.sync.config import load_destinations
 from segmint.sync.engine import sync_destination
+from segmint.warehouse import DuckDBWarehouse
 
 SALT = DEV_PII_SALT  # the ci target's salt: what dbt hashed the warehouse with
 
@@ -83,6 +86,84 @@ def traces(con, person: dict, folders=()) -> list:
     return found
 
 
+def test_an_erased_value_leaves_the_file_when_it_is_rewritten(synced_source, tmp_path):
+    """DuckDB keeps a deleted row's values in the file (a delete only marks the row), so an
+    erasure rewrites the file with its live rows alone. Stored uncompressed here, so that a
+    byte search of the file can see the values at all."""
+    warehouse, _ = synced_source
+    copy = DuckDBWarehouse(tmp_path / "w.duckdb")
+    shutil.copyfile(warehouse, copy.path)
+    uncompressed = {"force_compression": "uncompressed"}
+    copy.compact(uncompressed)
+    with copy.connect() as connection:
+        erase(connection, SALT)
+        relations = connection.execute(
+            "select count(*) from duckdb_tables() where database_name = current_database()"
+        ).fetchall()
+        (erased, kept), *_ = connection.execute(
+            "select min(email), max(email) from raw.crm_contacts where email like '%@%.%'"
+        ).fetchall()
+        request_erasure(connection, "era_file_1", erased)
+        report = erase(connection, SALT)
+    assert report.customers == 1 and report.total_rows > 0
+    data = copy.path.read_bytes()
+    # The rows are gone from every table, but their bytes are still in the file.
+    assert erased.encode() in data and kept.encode() in data
+
+    compaction = copy.compact(uncompressed)
+
+    data = copy.path.read_bytes()
+    assert erased.encode() not in data
+    assert kept.encode() in data  # the search still sees live values
+    assert compaction.bytes_after <= compaction.bytes_before
+    with copy.connect(read_only=True) as connection:
+        assert (
+            connection.execute(
+                "select count(*) from duckdb_tables() where database_name = current_database()"
+            ).fetchall()
+            == relations
+        )
+        assert audit(connection, {"email": erased}) == []
+        assert audit(connection, {"email": kept}) != []
+        # dbt's views still resolve in the rewritten file.
+        assert connection.execute("select count(*) from staging.stg_crm__contacts").fetchone()[0]
+
+
+def test_privacy_erase_command_rewrites_the_warehouse_file(synced_source, tmp_path, monkeypatch):
+    warehouse, _ = synced_source
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(warehouse, copy)
+    with duckdb.connect(str(copy)) as connection:
+        erase(connection, SALT)
+        (email,) = connection.execute(
+            "select min(email) from raw.crm_contacts where email like '%@%.%'"
+        ).fetchone()
+        request_erasure(connection, "era_cli_1", email)
+    before = copy.stat().st_ino
+    for var in (
+        "SEGMINT_HUBSPOT_URL",
+        "SEGMINT_SALESFORCE_URL",
+        "SEGMINT_WEBHOOK_URL",
+        "SEGMINT_WEBHOOK_SECRET",
+        "SEGMINT_HUBSPOT_TOKEN",
+        "SEGMINT_SALESFORCE_TOKEN",
+    ):
+        monkeypatch.delenv(var, raising=False)  # fmt: skip
+    env = {"SEGMINT_DUCKDB_PATH": copy, "SEGMINT_DBT_TARGET": "ci", "SEGMINT_PII_SALT": SALT,
+           "SEGMINT_EXPORT_DIR": tmp_path / "exports", "SEGMINT_DATA_DOCS_DIR": tmp_path / "docs",
+           "SEGMINT_BI_DUCKDB_PATH": tmp_path / "bi" / "w.duckdb"}  # fmt: skip
+    for var, value in env.items():
+        monkeypatch.setenv(var, str(value))
+    result = CliRunner().invoke(app, ["privacy", "erase"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "1 request(s) carried out" in result.output
+    assert "warehouse file rewritten without the deleted rows" in result.output
+    assert copy.stat().st_ino != before  # a new file took the old one's place
+    with duckdb.connect(str(copy), read_only=True) as connection:
+        assert audit(connection, {"email": email}) == []
+        assert connection.execute("select count(*) from marts.dim_customers").fetchone()[0]
+
+
 def test_the_hash_matches_what_dbt_computed(con):
     """segmint.privacy hashes as macros/hash_pii.sql over normalize_email does in dbt."""
     rows = con.execute(
@@ -124,14 +205,15 @@ def test_an_erasure_reaches_every_table_file_and_crm_and_no_guardrail_holds_it(c
     assert traces(con, person, [exports]) == []
     assert customer not in {r[0] for r in con.execute(
         "select customer_id from marts.dim_customers").fetchall()}  # fmt: skip
-    # HubSpot: GDPR-deleted (gone, not archived); Salesforce: deleted; webhook: a signed
+    # HubSpot: GDPR-deleted (gone, not archived); Salesforce: hard-deleted; webhook: a signed
     # erase event (the emulator checks the signature); file: a deletion manifest.
     hubspot = httpx.get(f"{crm.url}/_emulator/contacts?crm=hubspot").json()
     assert hubspot_id not in {c["id"] for c in hubspot}
     assert not {(c["properties"].get("email") or "").lower() for c in hubspot} & set(
         person["emails"]
     )
-    assert crm.state.salesforce[salesforce_id]["IsDeleted"] is True
+    assert salesforce_id in crm.state.salesforce_hard_deleted  # Bulk API hardDelete
+    assert salesforce_id not in crm.state.salesforce
     manifest = (exports / "file_export" / "erasures.jsonl").read_text().splitlines()
     assert customer in {json.loads(line)["customer_id"] for line in manifest}
     log = con.execute(

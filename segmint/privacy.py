@@ -712,8 +712,7 @@ def _erase_at_destinations(con, person: Person, destinations, environ, report, l
                         d.name,
                         "failed",
                         len(failed),
-                        "kept in state, retried by the next run"
-                        + _masked_reason(reasons),
+                        "kept in state, retried by the next run" + _masked_reason(reasons),
                     )
             if done:
                 _register(con, "_erase_done", done)

@@ -19,6 +19,17 @@ not for Snowflake, and is listed in docs/snowflake.md with how the real behaviou
   both what dbt-snowflake sends for ``persist_docs``. Mended by dropping the column comments
   from ``create`` statements and taking those ``alter`` statements as done (they are
   documentation; no row changes).
+- **dbt's temporary relations** (``create or replace temporary view DB.SCHEMA.x__dbt_tmp``,
+  sent by incremental models and snapshots from their second run) fail: DuckDB keeps
+  temporary objects in catalog ``temp`` only. Mended by dropping the qualification of
+  ``*__dbt_tmp`` names, and answering ``describe table`` for them from catalog ``temp`` (dbt
+  compares their columns with the target's for ``on_schema_change``).
+- **MERGE ... WHEN NOT MATCHED THEN INSERT (...) VALUES (a, b)**, as a snapshot's second run
+  sends it, fails with "ambiguous reference": the emulator joins target and source and reads
+  the unqualified values from the join. In Snowflake those names can only be the source's;
+  mended by qualifying them with the source's alias. Inside dbt's ``begin; merge; commit``
+  the emulator's MERGE also failed writing its own bookkeeping (a comment for its temporary
+  table) to a second DuckDB database in one transaction; that record is skipped.
 """
 
 from __future__ import annotations
@@ -104,11 +115,83 @@ def _mend_dbt_statements() -> None:
     cursor.FakeSnowflakeCursor.execute = execute
 
 
+def _mend_dbt_temporary_relations() -> None:
+    import re
+
+    import fakesnow.cursor as cursor
+    import fakesnow.transforms as transforms
+    import sqlglot
+    from sqlglot import exp
+
+    original_execute = cursor.FakeSnowflakeCursor.execute
+    qualified = re.compile(r'(?:"?\w+"?\.){1,2}("?\w+__dbt_tmp"?)', re.IGNORECASE)
+
+    def execute(self, command, *args, **kwargs):
+        if isinstance(command, str) and "__dbt_tmp" in command.lower():
+            command = qualified.sub(r"\1", command)
+        return original_execute(self, command, *args, **kwargs)
+
+    cursor.FakeSnowflakeCursor.execute = execute
+
+    original_describe = transforms.describe_table
+
+    def describe(expression, current_database=None, current_schema=None):
+        table = expression.find(exp.Table) if isinstance(expression, exp.Describe) else None
+        if table is not None and table.name.lower().endswith("__dbt_tmp") and not table.db:
+            sql = transforms.transforms.SQL_DESCRIBE_TABLE.substitute(
+                catalog="temp", schema="main", table=table.name
+            ).replace("FROM _fs_information_schema.", "FROM _fs_global._fs_information_schema.")
+            return sqlglot.parse_one(sql, read="duckdb")
+        return original_describe(expression, current_database, current_schema)
+
+    transforms.describe_table = describe
+
+
+def _mend_merge_insert_values() -> None:
+    import fakesnow.transforms as transforms
+    from sqlglot import exp
+
+    original = transforms.merge
+
+    def merge(expression):
+        if isinstance(expression, exp.Merge):
+            source = expression.args["using"]
+            name = source.alias_or_name
+            for when in expression.args["whens"]:
+                then = when.args.get("then")
+                if isinstance(then, exp.Insert) and then.expression is not None:
+                    for value in then.expression.expressions:
+                        for column in value.find_all(exp.Column):
+                            if not column.table:
+                                column.set("table", exp.to_identifier(name))
+        return original(expression)
+
+    transforms.merge = merge
+
+    # The emulator's MERGE first creates a temporary table, MERGE_CANDIDATES, and records a
+    # comment for it in its own catalog database. Inside dbt's `begin; merge ...; commit`
+    # that is a second database written in one DuckDB transaction, which DuckDB refuses;
+    # the comment is the emulator's bookkeeping alone, so it is not recorded.
+    import fakesnow.cursor as cursor
+
+    original_execute = cursor.FakeSnowflakeCursor._execute
+
+    def execute(self, transformed, *args, **kwargs):
+        table = transformed.find(exp.Table) if isinstance(transformed, exp.Create) else None
+        if table is not None and table.name.upper() == "MERGE_CANDIDATES":
+            transformed.args.pop("table_comment", None)
+        return original_execute(self, transformed, *args, **kwargs)
+
+    cursor.FakeSnowflakeCursor._execute = execute
+
+
 def main(port: int) -> None:
     _mend_null_timestamps()
     _mend_copy_into_temporary_tables()
     _mend_table_comments_with_quotes()
     _mend_dbt_statements()
+    _mend_dbt_temporary_relations()
+    _mend_merge_insert_values()
     import fakesnow.cli
 
     sys.exit(fakesnow.cli.main(["-s", "-p", str(port)]))

@@ -324,8 +324,9 @@ def _stage_file(
     """The file as text columns with a 1-based row number and the row's payload.
 
     Parquet files are read through a view: their row numbers are the file's own, so every
-    read agrees, and a payload is only built for the rows that are quarantined. CSV and JSON
-    Lines rows are numbered in reading order, so they are copied once into a temp table.
+    read agrees, and a payload is only built for the rows that are quarantined. CSV rows are
+    numbered in reading order, so their text is copied once as read into a temp table, and
+    the view reads that copy; JSON Lines are copied as lines, then split into columns.
     """
     name = f"_landing_{uuid.uuid4().hex[:8]}"
     cols = []
@@ -348,19 +349,35 @@ def _stage_file(
                     from {source}"""
             )
         elif reader == "csv":
+            # The text is copied once as read. A row's number in the file is its place in
+            # that copy (DuckDB appends in reading order, with consecutive rowids from a
+            # base) plus the rows the reader rejected before it.
+            con.execute(f"create temp table {name}_src as select * from {source}")
+            kept = _kept_row_number(con, f"{name}_src")
+            shift = _rejected_rows(con, name, header=True)
+            row = kept + (" + coalesce(g._segmint_shift, 0)" if shift else "")
+            joined = f" asof left join {shift} as g on {kept} > g._segmint_before"
             con.execute(
-                f"""create temp table {name} as
-                    select row_number() over () as _row, {", ".join(cols)},
+                f"""create temp view {name} as
+                    select _segmint_row as _row, {", ".join(cols)},
                            cast({payload} as varchar) as _payload
-                    from {source}"""
+                    from (select s.*, {row} as _segmint_row
+                          from {name}_src as s{joined if shift else ""})"""
             )
-            _renumber_around_rejects(con, name, header=True)
         else:
             con.execute(
                 f"create temp table {name}_lines as "
                 f"select row_number() over () as _row, json from {source}"
             )
-            _renumber_around_rejects(con, f"{name}_lines", header=False, into=name)
+            shift = _rejected_rows(con, name, header=False)
+            if shift:
+                con.execute(
+                    f"""update {name}_lines as s set _row = s._row + g._segmint_shift
+                        from (select s._row as k, g._segmint_shift
+                              from {name}_lines as s asof join {shift} as g
+                                on s._row > g._segmint_before) as g
+                        where s._row = g.k"""
+                )
             con.execute(
                 f"""insert into {name}_rejected
                     select _row, '(row)', '(row): not a JSON object', '[{{"field": "(row)",
@@ -379,19 +396,35 @@ def _stage_file(
     return name
 
 
-def _renumber_around_rejects(
-    con: duckdb.DuckDBPyConnection, staged: str, header: bool, into: str | None = None
-) -> None:
-    """Give the rows read their numbers in the file, the rejected rows counted.
+def _kept_row_number(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """SQL (over alias ``s``) for a row's number among the rows of ``table``, in the order
+    they were appended. A table filled by one statement has consecutive rowids, so the
+    number is the rowid less the base; were they ever not consecutive, the numbers are
+    stored in the table instead (``_segmint_kept``, a sort by rowid)."""
+    stats = f"select min(rowid), max(rowid), count(*) from {table}"
+    low, high, n = con.execute(stats).fetchall()[0]
+    if not n or high - low + 1 == n:
+        return f"(s.rowid - {int(low or 0) - 1})"
+    con.execute(f"alter table {table} add column _segmint_kept bigint")
+    con.execute(
+        f"""update {table} as t set _segmint_kept = n.k
+            from (select rowid as r, row_number() over (order by rowid) as k from {table}) as n
+            where t.rowid = n.r"""
+    )
+    return "s._segmint_kept"
+
+
+def _rejected_rows(con: duckdb.DuckDBPyConnection, name: str, header: bool) -> str | None:
+    """The rows the reader rejected, as ``<name>_rejected``; returns the name of a table
+    that shifts the kept rows' numbers to their rows in the file (None: nothing rejected).
 
     The reader numbers the rows it keeps 1, 2, 3...; a rejected row's ``line`` counts the
     file's rows, with the header if there is one (a quoted line break does not start a
-    row). The rejected rows go to ``<into>_rejected`` (``into`` defaults to ``staged``).
-    Kept row k is row k + j of the file, j being the number of rejected rows before it: the
-    rejected rows r_1 < r_2 < ... leave r_j - j kept rows before them, and an as-of join
-    finds the last j with r_j - j < k.
+    row). Kept row k is row k + j of the file, j being the number of rejected rows before
+    it: the rejected rows r_1 < r_2 < ... leave r_j - j kept rows before them, and an as-of
+    join on ``_segmint_before`` finds the last j (``_segmint_shift``) with r_j - j < k.
     """
-    rejected = f"{into or staged}_rejected"
+    rejected = f"{name}_rejected"
     # A JSON line is one value: whatever the reader refused, it refused the whole row.
     field = "coalesce(column_name, '(row)')" if header else "'(row)'"
     con.execute(
@@ -405,22 +438,20 @@ def _renumber_around_rejects(
                                        'reason': error_message}} order by column_idx)) as varchar)
                        as errors,
                    max(csv_line) as payload
-            from {into or staged}_rejects
+            from {name}_rejects
             group by line"""
     )
     if not con.execute(f"select count(*) from {rejected}").fetchall()[0][0]:
-        return
+        return None
     con.execute(
-        f"""update {staged} as s set _row = s._row + g.j
-            from (select s._row as k, g.j
-                  from {staged} as s asof join (
-                      select before, max(j) as j from (
-                          select _row - row_number() over (order by _row) as before,
-                                 row_number() over (order by _row) as j
-                          from {rejected})
-                      group by before) as g on s._row > g.before) as g
-            where s._row = g.k"""
+        f"""create temp table {name}_shift as
+            select before as _segmint_before, max(j) as _segmint_shift from (
+                select _row - row_number() over (order by _row) as before,
+                       row_number() over (order by _row) as j
+                from {rejected})
+            group by before"""
     )
+    return f"{name}_shift"
 
 
 def check_rows(table: str, rows: list[int], docs: list[str]) -> list[tuple[int, str, str, str]]:
@@ -488,6 +519,8 @@ def _load_file(
         result.rows_read = con.execute(f"select count(*) from {staged}").fetchall()[0][0]
         bad_rows = f"{staged}_bad"
         con.execute(f"create temp table {bad_rows} as {violations_sql(contract, staged, _q)}")
+        n_bad = con.execute(f"select count(*) from {bad_rows}").fetchall()[0][0]
+        without_bad = f" anti join {bad_rows} as b on s._row = b._row" if n_bad else ""
         meta = f"{_lit(load_id)}, {_lit(str(path))}, s._row, {_lit(now)}::timestamp"
         typed = ", ".join(
             _typed(f"s.{_q(c.name)}", c.json_type, c.format) for c in contract.columns
@@ -495,7 +528,7 @@ def _load_file(
         con.execute(
             f"""insert into {RAW_SCHEMA}.{contract.table}
                 select {typed}, {meta}
-                from {staged} as s anti join {bad_rows} as b on s._row = b._row"""
+                from {staged} as s{without_bad}"""
         )
         con.execute(
             f"""insert into {RAW_SCHEMA}.quarantined_rows
@@ -504,7 +537,7 @@ def _load_file(
                 from {bad_rows} as b join {staged} as s on s._row = b._row
                 order by b._row"""
         )
-        result.rows_quarantined = con.execute(f"select count(*) from {bad_rows}").fetchall()[0][0]
+        result.rows_quarantined = n_bad
         result.rows_loaded = result.rows_read - result.rows_quarantined
         if _exists_temp(con, f"{staged}_rejected"):
             # Rows the reader could not take: quarantined with its message and the raw line.
@@ -518,9 +551,10 @@ def _load_file(
             result.rows_quarantined += rejected
         _record_file(con, result, load_id, now)
     finally:
-        parquet = READERS[path.suffix.lower()] == "parquet"
-        con.execute(f"drop {'view' if parquet else 'table'} if exists {staged}")
-        for suffix in ("_bad", "_rejected", "_rejects", "_rejects_scan", "_lines"):
+        json_lines = READERS[path.suffix.lower()] == "json"
+        con.execute(f"drop {'table' if json_lines else 'view'} if exists {staged}")
+        for suffix in ("_bad", "_rejected", "_rejects", "_rejects_scan", "_lines", "_src",
+                       "_shift"):  # fmt: skip
             con.execute(f"drop table if exists {staged}{suffix}")
 
 

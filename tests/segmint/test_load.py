@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from segmint.contracts import TABLES, contracts
 from segmint.generate import GeneratorConfig, generate
-from segmint.load import LoadError, load, table_for
+from segmint.load import LoadError, _kept_row_number, load, table_for
 
 
 def _count(path, sql):
@@ -242,6 +242,43 @@ def test_damaged_csv_rows_are_quarantined_with_the_readers_message(tmp_path):
     assert bad[5][0] == "status" and "is not one of" in bad[5][1]
     assert "too few" in bad[6][1] or "missing columns" in bad[6][1]
     assert "line size" in bad[7][1] and bad[7][2].startswith("o7,")
+
+
+def test_rows_of_a_large_csv_keep_their_numbers_across_the_readers_threads(tmp_path):
+    """300,000 rows: read in many chunks, in parallel, with rows the reader rejects and rows
+    the contract rejects far into the file. Every row keeps its number in the file."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    n = 300_000
+    ragged = {1_000, 150_001, 299_999}  # the reader rejects them (a column too many)
+    broken = {7, 130_000, 250_123}  # the contract rejects them (status not in the enum)
+    lines = ["order_id,ordered_at,status,total_amount"]
+    for row in range(1, n + 1):
+        status = "lost" if row in broken else "completed"
+        extra = ",x" if row in ragged else ""
+        lines.append(f"o{row},2026-01-01T00:00:00Z,{status},{row % 97}{extra}")
+    (landing / "orders.csv").write_text("\n".join(lines) + "\n")
+    load(landing, tmp_path / "w.duckdb")
+    assert sorted(_quarantine(tmp_path / "w.duckdb")) == sorted(ragged | broken)
+    mismatched = _count(
+        tmp_path / "w.duckdb",
+        "select count(*) from raw.orders where order_id <> 'o' || _source_row",
+    )
+    assert mismatched == 0
+    assert _count(tmp_path / "w.duckdb", "select count(*) from raw.orders") == n - 6
+
+
+def test_rows_are_numbered_in_order_when_rowids_are_not_consecutive():
+    """The fallback of the row numbering: rowids with a gap still number the rows 1..n in
+    the order they were appended."""
+    con = duckdb.connect()
+    con.execute("create temp table t as select range as v from range(10)")
+    con.execute("delete from t where v = 3")
+    con.execute("insert into t values (10), (11)")
+    kept = _kept_row_number(con, "t")
+    rows = con.execute(f"select v, {kept} from t as s order by v").fetchall()
+    assert [k for _, k in rows] == list(range(1, 12))
+    assert [v for v, _ in rows] == [0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11]
 
 
 def test_damaged_json_lines_are_quarantined_and_blank_lines_skipped(tmp_path):

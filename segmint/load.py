@@ -30,7 +30,7 @@ import duckdb
 import fastjsonschema
 
 from segmint import privacy, tables
-from segmint.contract_sql import violations_sql
+from segmint.contract_sql import trimmed, violations_sql
 from segmint.contracts import TABLES, Contract, contracts
 
 RAW_SCHEMA = "raw"
@@ -284,7 +284,7 @@ def _coerced_json(col_sql: str, json_type: str, fmt: str | None) -> str:
     original value in its message. Timestamps and dates are checked on DuckDB's reading of
     them, so what passes here is what staging can parse.
     """
-    v = f"nullif(trim({col_sql}), '')"
+    v = f"nullif({trimmed(col_sql)}, '')"
     if json_type == "integer":
         d = f"try_cast({v} as double)"
         return (
@@ -310,11 +310,11 @@ def _coerced_json(col_sql: str, json_type: str, fmt: str | None) -> str:
 def _typed(col_sql: str, json_type: str, fmt: str | None) -> str:
     """SQL for the value stored in raw (only ever applied to validated rows)."""
     if json_type == "integer":
-        return f"cast(cast(nullif(trim({col_sql}), '') as double) as bigint)"
+        return f"cast(cast(nullif({trimmed(col_sql)}, '') as double) as bigint)"
     if json_type == "number":
-        return f"cast(nullif(trim({col_sql}), '') as double)"
+        return f"cast(nullif({trimmed(col_sql)}, '') as double)"
     if fmt in ("date-time", "date"):
-        return f"nullif(trim({col_sql}), '')"
+        return f"nullif({trimmed(col_sql)}, '')"
     return f"nullif({col_sql}, '')"
 
 

@@ -365,30 +365,24 @@ def _stage_file(
                           from {name}_src as s{joined if shift else ""})"""
             )
         else:
-            con.execute(
-                f"create temp table {name}_lines as "
-                f"select row_number() over () as _row, json from {source}"
-            )
+            con.execute(f"create temp table {name}_lines as select json from {source}")
+            kept = _kept_row_number(con, f"{name}_lines")
             shift = _rejected_rows(con, name, header=False)
-            if shift:
-                con.execute(
-                    f"""update {name}_lines as s set _row = s._row + g._segmint_shift
-                        from (select s._row as k, g._segmint_shift
-                              from {name}_lines as s asof join {shift} as g
-                                on s._row > g._segmint_before) as g
-                        where s._row = g.k"""
-                )
+            row = kept + (" + coalesce(g._segmint_shift, 0)" if shift else "")
+            lines = f"{name}_lines as s" + (
+                f" asof left join {shift} as g on {kept} > g._segmint_before" if shift else ""
+            )
             con.execute(
                 f"""insert into {name}_rejected
-                    select _row, '(row)', '(row): not a JSON object', '[{{"field": "(row)",
+                    select {row}, '(row)', '(row): not a JSON object', '[{{"field": "(row)",
                            "reason": "not a JSON object"}}]', json
-                    from {name}_lines
+                    from {lines}
                     where trim(json) <> '' and not coalesce({_JSON_OBJECT}, false)"""
             )
             con.execute(
                 f"""create temp table {name} as
-                    select _row, {", ".join(cols)}, json as _payload
-                    from {name}_lines where coalesce({_JSON_OBJECT}, false)"""
+                    select {row} as _row, {", ".join(cols)}, json as _payload
+                    from {lines} where coalesce({_JSON_OBJECT}, false)"""
             )
             con.execute(f"drop table {name}_lines")
     except duckdb.Error as exc:

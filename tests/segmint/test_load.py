@@ -244,22 +244,30 @@ def test_damaged_csv_rows_are_quarantined_with_the_readers_message(tmp_path):
     assert "line size" in bad[7][1] and bad[7][2].startswith("o7,")
 
 
-def test_rows_of_a_large_csv_keep_their_numbers_across_the_readers_threads(tmp_path):
-    """300,000 rows: read in many chunks, in parallel, with rows the reader rejects and rows
-    the contract rejects far into the file. Every row keeps its number in the file."""
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_rows_of_a_large_file_keep_their_numbers_across_the_readers_threads(tmp_path, fmt):
+    """300,000 rows: read in many chunks, in parallel, with rows the reader or the JSON
+    parser rejects and rows the contract rejects far into the file. Every row keeps its
+    number in the file."""
     landing = tmp_path / "landing"
     landing.mkdir()
     n = 300_000
-    ragged = {1_000, 150_001, 299_999}  # the reader rejects them (a column too many)
+    damaged = {1_000, 150_001, 299_999}  # a column too many; a line that is not JSON
     broken = {7, 130_000, 250_123}  # the contract rejects them (status not in the enum)
-    lines = ["order_id,ordered_at,status,total_amount"]
+    lines = ["order_id,ordered_at,status,total_amount"] if fmt == "csv" else []
     for row in range(1, n + 1):
         status = "lost" if row in broken else "completed"
-        extra = ",x" if row in ragged else ""
-        lines.append(f"o{row},2026-01-01T00:00:00Z,{status},{row % 97}{extra}")
-    (landing / "orders.csv").write_text("\n".join(lines) + "\n")
+        if fmt == "csv":
+            extra = ",x" if row in damaged else ""
+            lines.append(f"o{row},2026-01-01T00:00:00Z,{status},{row % 97}{extra}")
+        elif row in damaged:
+            lines.append(f'{{"order_id": "o{row}", ')
+        else:
+            lines.append(json.dumps({"order_id": f"o{row}", "ordered_at": "2026-01-01T00:00:00Z",
+                                     "status": status, "total_amount": row % 97}))  # fmt: skip
+    (landing / f"orders.{fmt}").write_text("\n".join(lines) + "\n")
     load(landing, tmp_path / "w.duckdb")
-    assert sorted(_quarantine(tmp_path / "w.duckdb")) == sorted(ragged | broken)
+    assert sorted(_quarantine(tmp_path / "w.duckdb")) == sorted(damaged | broken)
     mismatched = _count(
         tmp_path / "w.duckdb",
         "select count(*) from raw.orders where order_id <> 'o' || _source_row",

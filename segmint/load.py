@@ -64,6 +64,8 @@ class FileResult:
     rows_quarantined: int = 0
     skipped_as: str | None = None  # set when the same content was loaded before
     ignored_columns: list[str] = field(default_factory=list)
+    # the file's columns, lower-cased -> as named in the file (read once, when planning)
+    columns: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -231,8 +233,8 @@ def _reader_sql(path: Path, rejects: str | None = None) -> str:
 
 
 _NO_DELIMITER = chr(1)
-# (a case, not an and: DuckDB may evaluate both sides of an and, and json_type raises)
-_JSON_OBJECT = "case when json_valid(json) then json_type(json) = 'OBJECT' else false end"
+# One parse: json_type raises on text that is not JSON, and try() makes that false.
+_JSON_OBJECT = "coalesce(try(json_type(json)) = 'OBJECT', false)"
 
 
 def _text_of(path: Path, column: str) -> str:
@@ -326,7 +328,7 @@ def _stage_file(
     Parquet files are read through a view: their row numbers are the file's own, so every
     read agrees, and a payload is only built for the rows that are quarantined. CSV rows are
     numbered in reading order, so their text is copied once as read into a temp table, and
-    the view reads that copy; JSON Lines are copied as lines, then split into columns.
+    the view reads that copy; JSON Lines are copied as lines, and the view parses them.
     """
     name = f"_landing_{uuid.uuid4().hex[:8]}"
     cols = []
@@ -365,7 +367,10 @@ def _stage_file(
                           from {name}_src as s{joined if shift else ""})"""
             )
         else:
-            con.execute(f"create temp table {name}_lines as select json from {source}")
+            con.execute(
+                f"create temp table {name}_lines as "
+                f"select json, {_JSON_OBJECT} as _segmint_object from {source}"
+            )
             kept = _kept_row_number(con, f"{name}_lines")
             shift = _rejected_rows(con, name, header=False)
             row = kept + (" + coalesce(g._segmint_shift, 0)" if shift else "")
@@ -377,14 +382,26 @@ def _stage_file(
                     select {row}, '(row)', '(row): not a JSON object', '[{{"field": "(row)",
                            "reason": "not a JSON object"}}]', json
                     from {lines}
-                    where trim(json) <> '' and not coalesce({_JSON_OBJECT}, false)"""
+                    where trim(json) <> '' and not _segmint_object"""
+            )
+            # Read through a view: every field of a line from one parse (a list of paths),
+            # which is quicker than keeping a second copy of the file as columns.
+            keys = [present[c.name] for c in contract.columns if c.name in present]
+            paths = ", ".join(_lit("$." + json.dumps(k)) for k in keys) or "'$.\"\"'"
+            values = iter(range(1, len(keys) + 1))
+            fields = ", ".join(
+                f"_segmint_values[{next(values)}] as {_q(c.name)}"
+                if c.name in present
+                else f"cast(null as varchar) as {_q(c.name)}"
+                for c in contract.columns
             )
             con.execute(
-                f"""create temp table {name} as
-                    select {row} as _row, {", ".join(cols)}, json as _payload
-                    from {lines} where coalesce({_JSON_OBJECT}, false)"""
+                f"""create temp view {name} as
+                    select _row, {fields}, json as _payload
+                    from (select {row} as _row, json,
+                                 json_extract_string(json, [{paths}]) as _segmint_values
+                          from {lines} where _segmint_object)"""
             )
-            con.execute(f"drop table {name}_lines")
     except duckdb.Error as exc:
         raise LoadError(path, f"cannot be read: {exc}") from exc
     return name
@@ -505,7 +522,7 @@ def _load_file(
     if _is_empty_json_lines(path):
         _record_file(con, result, load_id, now)
         return
-    present = _columns(con, path)
+    present = result.columns if result.columns is not None else _columns(con, path)
     contract_cols = {c.name for c in contract.columns}
     result.ignored_columns = sorted(set(present) - contract_cols)
     staged = _stage_file(con, contract, path, present)
@@ -545,8 +562,7 @@ def _load_file(
             result.rows_quarantined += rejected
         _record_file(con, result, load_id, now)
     finally:
-        json_lines = READERS[path.suffix.lower()] == "json"
-        con.execute(f"drop {'table' if json_lines else 'view'} if exists {staged}")
+        con.execute(f"drop view if exists {staged}")
         for suffix in ("_bad", "_rejected", "_rejects", "_rejects_scan", "_lines", "_src",
                        "_shift"):  # fmt: skip
             con.execute(f"drop table if exists {staged}{suffix}")
@@ -639,6 +655,7 @@ def _plan(
     results = []
     known = dict(known)
     for table, path in found:
+        present = None
         if _is_empty_json_lines(path):
             missing = []
         else:
@@ -647,7 +664,7 @@ def _plan(
         if missing:
             raise LoadError(path, f"required column(s) missing: {', '.join(missing)}")
         digest = checksum(path)
-        result = FileResult(table=table, path=path, checksum=digest)
+        result = FileResult(table=table, path=path, checksum=digest, columns=present)
         if digest in known:
             result.skipped_as = known[digest]
         else:

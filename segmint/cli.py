@@ -89,7 +89,7 @@ def load(
     warehouse = s.warehouse()
     try:
         with _holding(s, "segmint load"):
-            report = run_load(folder, warehouse)
+            report = run_load(folder, warehouse, memory_limit=s.load_memory_limit)
     except (LoadError, FileNotFoundError) as exc:
         err.print(f"[red]load failed, nothing was loaded:[/red] {exc}")
         raise typer.Exit(1) from exc

@@ -51,6 +51,10 @@ _TELEMETRY_OFF = {
 }
 
 
+# DuckDB memory limit of the loader; beyond it, large files spill to disk.
+LOAD_MEMORY_LIMIT = "4GB"
+
+
 @dataclass(frozen=True)
 class Settings:
     project_dir: Path
@@ -66,6 +70,7 @@ class Settings:
     snowflake: tuple[tuple[str, str], ...] = ()
     # Per-step role and warehouse on Snowflake, as JSON text (validated by warehouse()).
     snowflake_steps: str = ""
+    load_memory_limit: str = LOAD_MEMORY_LIMIT
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -95,6 +100,7 @@ class Settings:
                 (key, os.environ[var]) for key, var in SNOWFLAKE_VARS.items() if os.environ.get(var)
             ),
             snowflake_steps=os.environ.get(SNOWFLAKE_STEPS_VAR, ""),
+            load_memory_limit=os.environ.get("SEGMINT_LOAD_MEMORY_LIMIT") or LOAD_MEMORY_LIMIT,
         )
 
     @property

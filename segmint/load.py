@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import re
 import uuid
 from collections.abc import Iterable, Iterator
@@ -30,13 +29,13 @@ import duckdb
 import fastjsonschema
 
 from segmint import privacy, tables
+from segmint.config import LOAD_MEMORY_LIMIT
 from segmint.contract_sql import trimmed, violations_sql
 from segmint.contracts import TABLES, Contract, contracts
 
 RAW_SCHEMA = "raw"
 READERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json"}
 _BATCH_ROWS = 100_000  # rows per chunk of the Python reference check
-MEMORY_LIMIT = os.environ.get("SEGMINT_LOAD_MEMORY_LIMIT", "4GB")
 _META_COLUMNS = (
     ("_load_id", "varchar"),
     ("_source_file", "varchar"),
@@ -602,11 +601,13 @@ def load(
     landing_dir: Path,
     target,
     files: Iterable[tuple[str, Path]] | None = None,
+    memory_limit: str = LOAD_MEMORY_LIMIT,
 ) -> LoadReport:
     """Validate and load every landing file under ``landing_dir`` into the warehouse.
 
     ``target`` is a DuckDB file (a path or segmint.warehouse.DuckDBWarehouse) or a
-    segmint.snowflake.SnowflakeWarehouse. Raises LoadError (and writes nothing) when a file
+    segmint.snowflake.SnowflakeWarehouse. ``memory_limit`` bounds the DuckDB that reads the
+    files (beyond it, large files spill to disk). Raises LoadError (and writes nothing) when a file
     is unreadable or misses a required column; raises FileNotFoundError when the landing
     folder does not exist.
     """
@@ -620,14 +621,14 @@ def load(
     report = LoadReport(load_id=uuid.uuid4().hex, unrecognized=unrecognized)
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     if getattr(target, "kind", "duckdb") == "snowflake":
-        _load_into_snowflake(target, found, report, now)
+        _load_into_snowflake(target, found, report, now, memory_limit)
         return report
 
     duckdb_path = Path(getattr(target, "path", target))
     duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(duckdb_path))
     try:
-        _prepare(con)
+        _prepare(con, memory_limit)
         known = dict(
             con.execute(f"select checksum, file_path from {RAW_SCHEMA}.loaded_files").fetchall()
         )
@@ -639,10 +640,10 @@ def load(
     return report
 
 
-def _prepare(con: duckdb.DuckDBPyConnection) -> None:
+def _prepare(con: duckdb.DuckDBPyConnection, memory_limit: str = LOAD_MEMORY_LIMIT) -> None:
     con.execute("set TimeZone = 'UTC'")
     # Large files spill to disk instead of growing the process without bound.
-    con.execute(f"set memory_limit = {_lit(MEMORY_LIMIT)}")
+    con.execute(f"set memory_limit = {_lit(memory_limit)}")
     ensure_raw_tables(con)
 
 
@@ -681,7 +682,7 @@ def _load_new_files(con: duckdb.DuckDBPyConnection, report: LoadReport, now: str
 
 
 def _load_into_snowflake(warehouse, found: list[tuple[str, Path]], report: LoadReport,
-                         now: str) -> None:  # fmt: skip
+                         now: str, memory_limit: str) -> None:  # fmt: skip
     """The same load on Snowflake: the files are read and checked against the contract where
     they are (the loader's machine), by the same SQL in an in-memory DuckDB with no file;
     the rows loaded, the quarantined rows and the file records then travel to Snowflake as
@@ -699,7 +700,7 @@ def _load_into_snowflake(warehouse, found: list[tuple[str, Path]], report: LoadR
             work = duckdb.connect()
             try:
                 work.execute(f"set temp_directory = {_lit(str(Path(folder) / 'spill'))}")
-                _prepare(work)
+                _prepare(work, memory_limit)
                 report.files = _plan(work, found, known)
                 _load_new_files(work, report, now)
                 parts = []

@@ -76,7 +76,8 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Validate every new landing file against its contract and load it (one transaction),
     then carry out erasure requests."""
     try:
-        report = load(warehouse.landing, warehouse.warehouse)
+        report = load(warehouse.landing, warehouse.warehouse,
+                      memory_limit=warehouse.load_memory_limit)  # fmt: skip
     except (LoadError, FileNotFoundError) as exc:
         raise dg.Failure(description=f"load failed, nothing was loaded: {exc}") from exc
     totals = report.totals()

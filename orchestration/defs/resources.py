@@ -14,7 +14,14 @@ from dagster_dbt import DbtCliResource
 from packaging import version
 
 from orchestration.defs.dbt_project import dbt_executable, dbt_project
-from segmint.config import DEV_PII_SALT, PII_SALT_VAR, SNOWFLAKE_SECRETS, SNOWFLAKE_VARS, Settings
+from segmint.config import (
+    DEV_PII_SALT,
+    LOAD_MEMORY_LIMIT,
+    PII_SALT_VAR,
+    SNOWFLAKE_SECRETS,
+    SNOWFLAKE_VARS,
+    Settings,
+)
 from segmint.snowflake import SnowflakeWarehouse, parse_steps
 from segmint.warehouse import DuckDBWarehouse, WarehouseBusy
 
@@ -63,6 +70,7 @@ class WarehouseResource(dg.ConfigurableResource):
     pii_salt: str = DEV_PII_SALT
     target: str = "dev"
     snowflake: SnowflakeParameters = SnowflakeParameters()
+    load_memory_limit: str = LOAD_MEMORY_LIMIT
 
     @property
     def warehouse(self) -> DuckDBWarehouse | SnowflakeWarehouse:
@@ -175,6 +183,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             pii_salt=DEV_PII_SALT if settings.uses_dev_salt else dg.EnvVar(PII_SALT_VAR),
             target=settings.dbt_target,
             snowflake=_snowflake_parameters(settings),
+            load_memory_limit=settings.load_memory_limit,
         ),
         "dbt": SegmintDbtResource(
             project_dir=dbt_project, target=settings.dbt_target, dbt_executable=dbt_executable()

@@ -136,6 +136,20 @@ def test_the_development_salt_is_refused_outside_dev_and_ci():
     assert replace(prod, pii_salt="a-secret").check().pii_salt != DEV_PII_SALT
 
 
+def test_the_loaders_memory_limit_flows_from_the_environment_to_the_load_step(monkeypatch):
+    """SEGMINT_LOAD_MEMORY_LIMIT is read once, by the settings; the resource carries it to
+    the load step (the loader itself reads no environment)."""
+    from orchestration.defs.resources import build_resources
+    from segmint.config import LOAD_MEMORY_LIMIT, Settings
+
+    monkeypatch.delenv("SEGMINT_LOAD_MEMORY_LIMIT", raising=False)
+    assert Settings.from_env().load_memory_limit == LOAD_MEMORY_LIMIT
+    monkeypatch.setenv("SEGMINT_LOAD_MEMORY_LIMIT", "1500MB")
+    settings = Settings.from_env()
+    assert settings.load_memory_limit == "1500MB"
+    assert build_resources(settings)["warehouse"].load_memory_limit == "1500MB"
+
+
 def test_the_snowflake_target_gives_every_step_snowflake_and_hides_its_secrets(
     tmp_path, monkeypatch
 ):

@@ -354,28 +354,19 @@ def _stage_file(
             # that copy (DuckDB appends in reading order, with consecutive rowids from a
             # base) plus the rows the reader rejected before it.
             con.execute(f"create temp table {name}_src as select * from {source}")
-            kept = _kept_row_number(con, f"{name}_src")
-            shift = _rejected_rows(con, name, header=True)
-            row = kept + (" + coalesce(g._segmint_shift, 0)" if shift else "")
-            joined = f" asof left join {shift} as g on {kept} > g._segmint_before"
+            row, copied = _numbered(con, name, f"{name}_src", header=True)
             con.execute(
                 f"""create temp view {name} as
                     select _segmint_row as _row, {", ".join(cols)},
                            cast({payload} as varchar) as _payload
-                    from (select s.*, {row} as _segmint_row
-                          from {name}_src as s{joined if shift else ""})"""
+                    from (select s.*, {row} as _segmint_row from {copied})"""
             )
         else:
             con.execute(
                 f"create temp table {name}_lines as "
                 f"select json, {_JSON_OBJECT} as _segmint_object from {source}"
             )
-            kept = _kept_row_number(con, f"{name}_lines")
-            shift = _rejected_rows(con, name, header=False)
-            row = kept + (" + coalesce(g._segmint_shift, 0)" if shift else "")
-            lines = f"{name}_lines as s" + (
-                f" asof left join {shift} as g on {kept} > g._segmint_before" if shift else ""
-            )
+            row, lines = _numbered(con, name, f"{name}_lines", header=False)
             con.execute(
                 f"""insert into {name}_rejected
                     select {row}, '(row)', '(row): not a JSON object', '[{{"field": "(row)",
@@ -404,6 +395,22 @@ def _stage_file(
     except duckdb.Error as exc:
         raise LoadError(path, f"cannot be read: {exc}") from exc
     return name
+
+
+def _numbered(
+    con: duckdb.DuckDBPyConnection, name: str, table: str, header: bool
+) -> tuple[str, str]:
+    """SQL for each row's number in the file, and the relation to read it from (``table``
+    as ``s``): its place among the rows read, plus the rows the reader rejected before it
+    (quarantined as ``<name>_rejected``)."""
+    kept = _kept_row_number(con, table)
+    shift = _rejected_rows(con, name, header=header)
+    if not shift:
+        return kept, f"{table} as s"
+    return (
+        f"{kept} + coalesce(g._segmint_shift, 0)",
+        f"{table} as s asof left join {shift} as g on {kept} > g._segmint_before",
+    )
 
 
 def _kept_row_number(con: duckdb.DuckDBPyConnection, table: str) -> str:

@@ -13,11 +13,16 @@ export GX_ANALYTICS_ENABLED := false
 ## install: virtual environment with the exact pinned dependencies (requirements.lock)
 install: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+# Bytecode is compiled once here: uv installs sources only, and where Python may not write
+# its cache (PYTHONDONTWRITEBYTECODE, read-only folders) every process - each dbt step,
+# Dagster run worker and test worker - compiled dagster, dbt and GX again (code location
+# load 4.0 s -> 2.4 s, bench/results/code_location.md). Up-to-date files are skipped.
+$(STAMP): requirements.lock pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --require-hashes -r requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
+	$(BIN)/python -m compileall -q -j 0 $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') segmint orchestration ml
 	@touch $(STAMP)
 
 ## demo: install, generate sample data, load it, run the whole pipeline on DuckDB, summarize

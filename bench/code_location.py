@@ -6,7 +6,9 @@ Each measurement is a fresh process that imports ``orchestration.definitions``, 
 ``defs()`` and resolves the asset graph: what `dagster dev`, every run a launcher starts and
 `segmint run` pay before the first step. Reported: wall time, peak resident memory, and
 which heavy libraries were imported on the way. With ``--compare REV``, a git worktree of
-that revision is measured too, alternating which goes first. A first, unrecorded load of
+that revision is measured too, alternating which goes first. With ``--no-bytecode``, this
+tree is also measured as it loads without compiled bytecode (an empty PYTHONPYCACHEPREFIX and
+PYTHONDONTWRITEBYTECODE: what an install without `make install`'s compile step costs). A first, unrecorded load of
 each tree lets it parse its dbt project (the manifest is cached after it).
 """
 
@@ -39,7 +41,7 @@ print(json.dumps({{"seconds": seconds, "peak_mb": peak,
 """
 
 
-def load_once(tree: Path, scratch: Path) -> dict:
+def load_once(tree: Path, scratch: Path, extra_env: dict[str, str] | None = None) -> dict:
     env = {
         **os.environ,
         "PYTHONPATH": str(tree),
@@ -47,6 +49,7 @@ def load_once(tree: Path, scratch: Path) -> dict:
         "DAGSTER_HOME": str(scratch / "home"),
         "SEGMINT_DUCKDB_PATH": str(scratch / "w" / "segmint.duckdb"),
         "PYTHONWARNINGS": "ignore",
+        **(extra_env or {}),
     }
     out = subprocess.run([sys.executable, "-c", PROBE], cwd=tree, env=env, capture_output=True,
                          text=True, timeout=900, check=True)  # fmt: skip
@@ -57,24 +60,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare", help="a git revision to measure side by side")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-bytecode", action="store_true",
+                        help="also measure this tree without compiled bytecode")  # fmt: skip
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="segmint-bench-codeloc-"))
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
                           capture_output=True).stdout.strip()  # fmt: skip
     trees = {f"this tree ({head})": ROOT}
+    envs: dict[str, dict[str, str]] = {}
+    if args.no_bytecode:
+        name = f"this tree ({head}), no bytecode"
+        trees[name] = ROOT
+        empty = scratch / "no-pycache"
+        empty.mkdir()
+        envs[name] = {"PYTHONPYCACHEPREFIX": str(empty), "PYTHONDONTWRITEBYTECODE": "1"}
     if args.compare:
         other = ROOT / "bench" / "work" / f"tree-{args.compare}"
         if not other.exists():
             subprocess.run(["git", "worktree", "add", "--detach", str(other), args.compare],
                            cwd=ROOT, check=True, capture_output=True)  # fmt: skip
         trees[args.compare] = other
-    for tree in trees.values():
-        load_once(tree, scratch)  # parse the dbt project once; not recorded
+    for name, tree in trees.items():
+        load_once(tree, scratch, envs.get(name))  # parse the dbt project once; not recorded
     runs: dict[str, list[dict]] = {name: [] for name in trees}
     names = list(trees)
     for i in range(args.repeat):
         for name in names if i % 2 == 0 else names[::-1]:
-            runs[name].append(load_once(trees[name], scratch))
+            runs[name].append(load_once(trees[name], scratch, envs.get(name)))
             print(name, f"{runs[name][-1]['seconds']:.1f} s", flush=True)
     lines = [
         f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "

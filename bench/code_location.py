@@ -7,9 +7,10 @@ Each measurement is a fresh process that imports ``orchestration.definitions``, 
 `segmint run` pay before the first step. Reported: wall time, peak resident memory, and
 which heavy libraries were imported on the way. With ``--compare REV``, a git worktree of
 that revision is measured too, alternating which goes first. With ``--no-bytecode``, this
-tree is also measured as it loads without compiled bytecode (an empty PYTHONPYCACHEPREFIX and
-PYTHONDONTWRITEBYTECODE: what an install without `make install`'s compile step costs). A first, unrecorded load of
-each tree lets it parse its dbt project (the manifest is cached after it).
+tree is also measured as it loads without compiled bytecode (an empty PYTHONPYCACHEPREFIX
+and PYTHONDONTWRITEBYTECODE: what an install without `make install`'s compile step costs).
+A first, unrecorded load of each tree lets it parse its dbt project (the manifest is cached
+after it).
 """
 
 from __future__ import annotations

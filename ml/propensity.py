@@ -331,19 +331,57 @@ def decile_table(y: np.ndarray, p: np.ndarray) -> list[dict]:
     ]
 
 
-def _importances(fitted: Fitted, frame: pd.DataFrame, y: np.ndarray, config: PropensityConfig):
-    from sklearn.inspection import permutation_importance
+# Rows per prediction call in permutation_importances: the permuted copies of a feature's
+# sample are scored together, a few features at a time (bounded memory, few calls).
+IMPORTANCE_BATCH_ROWS = 200_000
 
+
+def permutation_importances(predict_proba, X: np.ndarray, y: np.ndarray, repeats: int,
+                            random_state: int) -> np.ndarray:  # fmt: skip
+    """Mean drop in ROC AUC when each column of ``X`` is shuffled, ``repeats`` times.
+
+    The same shuffles and the same figures as scikit-learn's ``permutation_importance``
+    (``scoring="roc_auc"``; tests/ml/test_propensity.py compares them), but the shuffled
+    copies are predicted in a few large calls instead of one call per feature and repeat:
+    a calibrated boosted model costs about a millisecond per tree per call whatever the rows,
+    which made the importances half of the predictions step (3.6 s of 7.0 s at 2,000
+    customers).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    n, k = X.shape
+    # permutation_importance draws one seed, then every feature starts its own generator
+    # from it and shuffles its (already shuffled) column again on each repeat.
+    seed = np.random.RandomState(random_state).randint(np.iinfo(np.int32).max + 1)
+    baseline = roc_auc_score(y, predict_proba(X))
+    drops = np.empty((k, repeats))
+    per_call = max(1, IMPORTANCE_BATCH_ROWS // max(1, n * repeats))
+    for first in range(0, k, per_call):
+        columns = range(first, min(k, first + per_call))
+        copies = []
+        for j in columns:
+            state, order, permuted = np.random.RandomState(seed), np.arange(n), X.copy()
+            for _ in range(repeats):
+                state.shuffle(order)
+                permuted[:, j] = permuted[order, j]
+                copies.append(permuted.copy())
+        p = predict_proba(np.vstack(copies)).reshape(len(columns), repeats, n)
+        for i, j in enumerate(columns):
+            drops[j] = [baseline - roc_auc_score(y, p[i, r]) for r in range(repeats)]
+    return drops.mean(axis=1)
+
+
+def _importances(fitted: Fitted, frame: pd.DataFrame, y: np.ndarray, config: PropensityConfig):
     rng = np.random.default_rng(config.random_state)
     keep = np.sort(rng.permutation(len(y))[: config.importance_sample])
     if len(np.unique(y[keep])) < 2:
         return {}
-    result = permutation_importance(
-        fitted.classifier, frame[fitted.columns].to_numpy()[keep], y[keep], scoring="roc_auc",
-        n_repeats=config.importance_repeats, random_state=config.random_state,
+    means = permutation_importances(
+        lambda X: fitted.classifier.predict_proba(X)[:, 1],
+        frame[fitted.columns].to_numpy()[keep], y[keep],
+        config.importance_repeats, config.random_state,
     )  # fmt: skip
-    ranked = sorted(zip(fitted.columns, result.importances_mean, strict=True),
-                    key=lambda item: -item[1])  # fmt: skip
+    ranked = sorted(zip(fitted.columns, means, strict=True), key=lambda item: -item[1])
     return {name: round(float(value), 6) for name, value in ranked}
 
 

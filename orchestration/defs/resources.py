@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
-import sys
 from collections.abc import Iterator
-from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
-from packaging import version
 
-from orchestration.defs.dbt_project import dbt_executable, dbt_project
+from orchestration.defs.dbt_project import SegmintDbtResource, dbt_executable, dbt_project
 from segmint.config import (
     DEV_PII_SALT,
     LOAD_MEMORY_LIMIT,
@@ -141,21 +136,6 @@ def fail_interrupted_runs(instance: dg.DagsterInstance, current_run_id: str | No
         if log is not None:
             log.warning(f"run {run.run_id} was interrupted and is now marked failed")
     return failed
-
-
-class SegmintDbtResource(DbtCliResource):
-    """dagster-dbt's resource, without a `dbt --version` process on every run.
-
-    dagster-dbt runs `dbt --version` once per resource to learn the dbt version (9 s measured,
-    half of it importing dbt-snowflake). When the dbt executable is the one installed beside
-    this interpreter, the installed dbt-core's version is the same answer.
-    """
-
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        if Path(self.dbt_executable).parent == Path(sys.executable).parent:
-            return version.parse(importlib.metadata.version("dbt-core"))
-        return super()._cli_version
 
 
 def _snowflake_parameters(settings: Settings) -> SnowflakeParameters:

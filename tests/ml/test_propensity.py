@@ -17,6 +17,7 @@ from ml.propensity import (
     decile_table,
     features_at,
     metrics,
+    permutation_importances,
     purchased_within,
     rfm_scores,
     run_model,
@@ -177,3 +178,30 @@ def test_metrics_and_baseline_on_a_hand_example():
     frame = pd.DataFrame({"recency_days": [1.0, 50.0, np.nan], "order_days": [5.0, 1.0, 0.0],
                           "monetary": [500.0, 10.0, 0.0]})  # fmt: skip
     assert list(rfm_scores(frame)) == [15.0, 9.0, 0.0]  # 5+5+5, 3+3+3 of two buyers, no order
+
+
+@pytest.mark.parametrize("repeats", [1, 3])
+def test_batched_permutation_importances_equal_scikit_learns(monkeypatch, repeats):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.inspection import permutation_importance
+
+    import ml.propensity
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 5))
+    y = (X[:, 0] + 0.5 * X[:, 2] + rng.normal(scale=0.8, size=400) > 0).astype(int)
+    model = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(X, y)
+    expected = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=repeats,
+                                      random_state=7).importances_mean  # fmt: skip
+    calls = []
+
+    def predict(rows):
+        calls.append(len(rows))
+        return model.predict_proba(rows)[:, 1]
+
+    # Two features per call: the batches split the columns, and the figures stay the same.
+    monkeypatch.setattr(ml.propensity, "IMPORTANCE_BATCH_ROWS", 2 * 400 * repeats)
+    got = permutation_importances(predict, X, y, repeats, 7)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert got[0] > got[1] and got[0] > 0.1  # the planted feature matters
+    assert calls == [400, 2 * 400 * repeats, 2 * 400 * repeats, 400 * repeats]

@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 
 from ml.propensity import FEATURES
 from orchestration.defs.dbt import segmint_dbt_assets
-from orchestration.defs.dbt_project import dbt_executable, dbt_project
+from orchestration.defs.dbt_project import SegmintDbtResource, dbt_executable, dbt_project
 from orchestration.defs.enrichment import ticket_tones
 from orchestration.defs.ingestion import raw_tables
 from orchestration.defs.ml import customer_clustering, customer_predictions, experiment_plots
 from orchestration.defs.quality import build_quality_checks
-from orchestration.defs.resources import SegmintDbtResource, WarehouseResource
+from orchestration.defs.resources import WarehouseResource
 from orchestration.defs.serving import bi_read_copy, erasure_sweep
 from orchestration.defs.sync import sync_assets
 from orchestration.run import summarize
@@ -99,9 +99,16 @@ def crm():
 @pytest.fixture(scope="module")
 def built(clean_landing, tmp_path_factory, crm):
     duckdb_path = tmp_path_factory.mktemp("built") / "warehouse.duckdb"
+    import dbt.adapters.factory
+
+    adapters_registered = []
     with pytest.MonkeyPatch.context() as mp:
         _point_sync_at(crm, clean_landing.out, mp, duckdb_path.parent / "exports")
+        # dbt runs in its own processes; the Dagster process builds no dbt adapter of its own.
+        mp.setattr(dbt.adapters.factory, "register_adapter",
+                   lambda *a, **k: adapters_registered.append(a))  # fmt: skip
         result = _materialize(clean_landing.out, duckdb_path, mp)
+    assert adapters_registered == []
     return result, duckdb_path
 
 

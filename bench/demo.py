@@ -1,0 +1,120 @@
+"""The pipeline `make demo` runs, timed per step (bench/results/demo.md).
+
+    python bench/demo.py [--compare REV] [--repeat 3] [--customers 2000]
+
+Each measurement is `segmint demo` in a fresh process with a fresh warehouse, landing folder
+and Dagster instance (the first run on a new machine, minus the install). Reported: the
+Dagster run's wall time (first step start to last step end, from the instance's event log),
+the whole command's wall time, and each step's time.
+With ``--compare REV`` a git worktree of that revision runs too, on the same interpreter,
+alternating which goes first. One unrecorded run per tree first lets dbt write its partial
+parse file for that tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "demo.md"
+
+STEPS = """
+import json, dagster as dg
+with dg.DagsterInstance.get() as instance:
+    run = instance.get_runs(limit=1)[0]
+    stats = instance.get_run_step_stats(run.run_id)
+    print(json.dumps({"status": run.status.value,
+                      "pipeline": max(s.end_time for s in stats) - min(s.start_time for s in stats),
+                      "steps": {s.step_key: s.end_time - s.start_time for s in stats}}))
+"""
+
+
+def demo_once(tree: Path, customers: int) -> dict:
+    scratch = Path(tempfile.mkdtemp(prefix="segmint-bench-demo-"))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tree),
+        "SEGMINT_PROJECT_DIR": str(tree),
+        "DAGSTER_HOME": str(scratch / "home"),
+        "SEGMINT_DUCKDB_PATH": str(scratch / "w" / "segmint.duckdb"),
+        "SEGMINT_LANDING_DIR": str(scratch / "landing"),
+        "SEGMINT_DATA_DOCS_DIR": str(scratch / "docs"),
+        "SEGMINT_EXPORT_DIR": str(scratch / "exports"),
+        "PYTHONWARNINGS": "ignore",
+    }
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "segmint.cli", "demo", "--customers", str(customers)],
+                   cwd=tree, env=env, capture_output=True, check=True, timeout=1800)  # fmt: skip
+    wall = time.perf_counter() - start
+    out = subprocess.run([sys.executable, "-c", STEPS], cwd=tree, env=env, text=True,
+                         capture_output=True, check=True)  # fmt: skip
+    shutil.rmtree(scratch, ignore_errors=True)
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "wall": wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compare", help="a git revision to measure side by side")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--customers", type=int, default=2000)
+    args = parser.parse_args()
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                          capture_output=True).stdout.strip()  # fmt: skip
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                           text=True, capture_output=True).stdout.strip()  # fmt: skip
+    trees = {f"this tree ({head}{' + changes' if dirty else ''})": ROOT}
+    if args.compare:
+        other = ROOT / "bench" / "work" / f"tree-{args.compare}"
+        if not other.exists():
+            subprocess.run(["git", "worktree", "add", "--detach", str(other), args.compare],
+                           cwd=ROOT, check=True, capture_output=True)  # fmt: skip
+        trees[args.compare] = other
+    for tree in trees.values():
+        demo_once(tree, args.customers)  # dbt's first parse of this tree; not recorded
+    runs: dict[str, list[dict]] = {name: [] for name in trees}
+    names = list(trees)
+    for i in range(args.repeat):
+        for name in names if i % 2 == 0 else names[::-1]:
+            r = demo_once(trees[name], args.customers)
+            runs[name].append(r)
+            print(f"{name}: pipeline {r['pipeline']:.1f} s, command {r['wall']:.1f} s",
+                  flush=True)  # fmt: skip
+    lines = [
+        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores,"
+        f" {args.customers:,} people, {args.repeat} runs each, alternating",
+        "",
+        "| tree | pipeline, median (s) | pipeline runs (s) | `segmint demo` median (s) |",
+        "|---|---:|---|---:|",
+    ]
+    for name, rs in runs.items():
+        pipe = [r["pipeline"] for r in rs]
+        lines.append(f"| {name} | {statistics.median(pipe):.1f} | "
+                     f"{', '.join(f'{p:.1f}' for p in pipe)} | "
+                     f"{statistics.median(r['wall'] for r in rs):.1f} |")  # fmt: skip
+    steps = list(next(iter(runs.values()))[0]["steps"])
+    lines += ["", "Median seconds per step:", "",
+              "| step | " + " | ".join(runs) + " |", "|---|" + "---:|" * len(runs)]  # fmt: skip
+    for step in steps:
+        cells = [f"{statistics.median(r['steps'].get(step, 0.0) for r in rs):.1f}"
+                 for rs in runs.values()]  # fmt: skip
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    previous = RESULTS.read_text() if RESULTS.exists() else "# The demo's pipeline\n\n"
+    head_text, _, rest = previous.partition("\n## ")
+    RESULTS.write_text(head_text.rstrip() + "\n\n" + text + ("\n## " + rest if rest else ""))
+
+
+if __name__ == "__main__":
+    main()

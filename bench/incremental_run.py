@@ -1,0 +1,128 @@
+"""The whole daily job with 1% new events against a full run (bench/results/incremental_run.md).
+
+    python bench/incremental_run.py --customers 100000 [--seed 11]
+
+Generates N customers (Parquet), runs `segmint run` on a new warehouse (the full run), then
+adds the next day's web events, 1% of those loaded (on devices seen before, after
+everything loaded so far), as a new landing file and runs `segmint run` again (the
+incremental run). Each run is its own process; reported: the command's wall time, the
+Dagster run's wall time and every step's time, from the instance's event log. No CRM
+destination is configured (the file export runs): the CRM sync, paced by each CRM's rate
+limit, would add the same wait to both runs and flatter the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "incremental_run.md"
+WORK = ROOT / "bench" / "work" / "incremental_run"
+
+STEPS = """
+import json, dagster as dg
+with dg.DagsterInstance.get() as instance:
+    run = instance.get_runs(limit=1)[0]
+    stats = instance.get_run_step_stats(run.run_id)
+    print(json.dumps({"status": run.status.value,
+                      "pipeline": max(s.end_time for s in stats) - min(s.start_time for s in stats),
+                      "steps": {s.step_key: s.end_time - s.start_time for s in stats}}))
+"""
+
+
+def environment() -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SEGMINT_HUBSPOT", "SEGMINT_SALES",
+                                                                  "SEGMINT_WEBHOOK"))
+    }  # fmt: skip
+    return {
+        **env,
+        "DAGSTER_HOME": str(WORK / "home"),
+        "SEGMINT_DUCKDB_PATH": str(WORK / "w" / "segmint.duckdb"),
+        "SEGMINT_LANDING_DIR": str(WORK / "landing"),
+        "SEGMINT_DATA_DOCS_DIR": str(WORK / "docs"),
+        "SEGMINT_EXPORT_DIR": str(WORK / "exports"),
+        "PYTHONWARNINGS": "ignore",
+    }
+
+
+def segmint_run(env: dict[str, str], log: Path) -> dict:
+    start = time.perf_counter()
+    with log.open("w") as out:
+        subprocess.run([sys.executable, "-m", "segmint.cli", "run"], cwd=ROOT, env=env,
+                       stdout=out, stderr=subprocess.STDOUT, check=True)  # fmt: skip
+    wall = time.perf_counter() - start
+    steps = subprocess.run([sys.executable, "-c", STEPS], cwd=ROOT, env=env, text=True,
+                           capture_output=True, check=True)  # fmt: skip
+    return {**json.loads(steps.stdout.strip().splitlines()[-1]), "wall": wall}
+
+
+def add_next_day_events(landing: Path, seed: int) -> int:
+    events = pd.read_parquet(landing / "web_events.parquet")
+    late = events.sample(frac=0.01, random_state=seed).copy()
+    late["event_id"] = "next_day_" + late["event_id"].astype(str)
+    last = pd.to_datetime(events["occurred_at"], format="ISO8601").max()
+    offsets = np.random.default_rng(seed).integers(60, 86_400, len(late))
+    stamps = pd.Series(last + pd.to_timedelta(offsets, unit="s"), index=late.index)
+    late["occurred_at"] = stamps.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    late.to_parquet(landing / "web_events_next_day.parquet")
+    return len(late)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    env = environment()
+    subprocess.run([sys.executable, "-m", "segmint.cli", "generate", "--customers",
+                    str(args.customers), "--seed", str(args.seed), "--out", str(WORK / "landing")],
+                   cwd=ROOT, env=env, check=True, capture_output=True)  # fmt: skip
+    shutil.rmtree(WORK / "landing" / "truth", ignore_errors=True)
+    full = segmint_run(env, WORK / "full.log")
+    print(f"full run: {full['wall']:.1f} s ({full['status']})", flush=True)
+    added = add_next_day_events(WORK / "landing", args.seed)
+    inc = segmint_run(env, WORK / "incremental.log")
+    print(f"incremental run: {inc['wall']:.1f} s ({inc['status']})", flush=True)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                          capture_output=True).stdout.strip()  # fmt: skip
+    lines = [
+        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores,"
+        f" {head}, {args.customers:,} customers (seed {args.seed}), {added:,} new events",
+        "",
+        "| run | `segmint run` wall (s) | Dagster run (s) | status |",
+        "|---|---:|---:|---|",
+        f"| full | {full['wall']:.1f} | {full['pipeline']:.1f} | {full['status']} |",
+        f"| 1% new events | {inc['wall']:.1f} | {inc['pipeline']:.1f} | {inc['status']} |",
+        "",
+        f"Incremental / full: {inc['wall'] / full['wall']:.1%} of the command's wall time, "
+        f"{inc['pipeline'] / full['pipeline']:.1%} of the run's.",
+        "",
+        "| step | full (s) | 1% new events (s) |",
+        "|---|---:|---:|",
+    ]
+    for step, seconds in full["steps"].items():
+        lines.append(f"| {step} | {seconds:.1f} | {inc['steps'].get(step, 0.0):.1f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    previous = RESULTS.read_text() if RESULTS.exists() else "# A run with 1% new events\n\n"
+    head_text, _, rest = previous.partition("\n## ")
+    RESULTS.write_text(head_text.rstrip() + "\n\n" + text + ("\n## " + rest if rest else ""))
+
+
+if __name__ == "__main__":
+    main()

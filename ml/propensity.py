@@ -23,6 +23,7 @@ Probabilities are calibrated with cross-validated isotonic regression (sigmoid o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -102,6 +103,25 @@ class Activity:
         )
     )
 
+    @cached_property
+    def coded(self) -> tuple[pd.Index, Activity]:
+        """The customers' ids (sorted), and the same activity keyed by position in them.
+
+        features_at runs for every training snapshot and cutoff (20 times a run) and aligns
+        some twenty aggregates each time: on integer keys that alignment is cheap, on 100,000
+        string ids it was 8.8 s of a 43 s predictions step. Rows of a customer not in
+        ``customers`` are left out, as aligning them to the customers did.
+        """
+        ids = pd.Index(np.sort(self.customers["customer_id"].unique()), name="customer_id")
+
+        def keyed(frame: pd.DataFrame) -> pd.DataFrame:
+            position = ids.get_indexer(frame["customer_id"])
+            return frame.assign(customer_id=position)[position >= 0]
+
+        return ids, Activity(
+            keyed(self.customers), keyed(self.orders), keyed(self.sessions), keyed(self.tickets)
+        )
+
 
 @dataclass
 class ModelResult:
@@ -129,11 +149,11 @@ def features_at(activity: Activity, cutoff: pd.Timestamp) -> pd.DataFrame:
     """One row per customer first seen on or before ``cutoff``'s day: ``FEATURES``, built
     only from what happened on or before that day. Missing history is NaN (recencies) or 0
     (counts); gradient boosting handles NaN natively."""
+    ids, activity = activity.coded
     day = pd.Timestamp(cutoff).normalize()
     end = day + DAY
     seen = activity.customers[activity.customers["first_seen_at"] < end]
-    index = pd.Index(np.sort(seen["customer_id"].unique()), name="customer_id")
-    out = pd.DataFrame(index=index)
+    out = pd.DataFrame(index=pd.Index(np.sort(seen["customer_id"].unique())))
     out["tenure_days"] = _days_between(day, seen.groupby("customer_id")["first_seen_at"].min())
 
     orders = activity.orders[activity.orders["ordered_at"] < end]
@@ -172,6 +192,7 @@ def features_at(activity: Activity, cutoff: pd.Timestamp) -> pd.DataFrame:
 
     counts = [c for c in FEATURES if c not in UNKNOWN_WITHOUT_HISTORY]
     out[counts] = out[counts].fillna(0)
+    out.index = ids[out.index]
     return out[list(FEATURES)].astype(float)
 
 

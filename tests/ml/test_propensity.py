@@ -64,6 +64,23 @@ def test_features_use_only_what_happened_by_the_cutoff_day():
     assert b.tickets_90d == 1 and b.negative_tickets_90d == 1 and b.days_since_negative_ticket == 29
 
 
+def test_activity_of_unknown_customers_is_left_out_and_ids_keep_their_names():
+    """features_at works on integer positions internally; what comes out is keyed by id."""
+    activity = Activity(
+        customers=pd.DataFrame({"customer_id": ["z9", "a1"],
+                                "first_seen_at": _ts(["2026-01-01", "2026-01-01"])}),
+        orders=pd.DataFrame({"customer_id": ["a1", "ghost", "z9", "z9"],
+                             "ordered_at": _ts(["2026-06-01", "2026-06-01", "2026-06-10",
+                                                "2026-06-20"]),
+                             "amount": [10.0, 500.0, 7.0, 8.0],
+                             "is_discounted": [False, True, False, False]}),
+    )  # fmt: skip
+    f = features_at(activity, AS_OF)
+    assert f.index.name == "customer_id" and list(f.index) == ["a1", "z9"]
+    assert f.loc["a1", "monetary"] == 10.0 and f.loc["z9", "monetary"] == 15.0
+    assert f["monetary"].sum() == 25.0  # the ghost's order belongs to no known customer
+
+
 def test_label_window_starts_the_day_after_the_cutoff_and_lasts_its_days():
     orders = pd.DataFrame({
         "customer_id": ["on_cutoff", "first_day", "last_day", "day_after"],

@@ -208,6 +208,22 @@ def test_the_person_who_asked_to_be_erased_leaves_no_trace(built, clean_landing)
         assert {r[0] for r in carried} == set(erased.request_id)
 
 
+def test_the_erasure_steps_report_where_their_time_went(built):
+    result, _ = built
+    reported = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.step_materialization_data.materialization
+        if mat.asset_key.path[0] == "privacy" and "file_rewritten" in mat.metadata:
+            reported[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+    assert set(reported) == {"privacy/erasure_log", "privacy/erasure_sweep"}
+    rewritten = [m for m in reported.values() if m["file_rewritten"]]
+    assert rewritten, reported  # the generator's erasure request removed rows somewhere
+    for meta in rewritten:
+        assert meta["seconds_rewrite"] > 0 and meta["seconds_raw"] >= 0, meta
+    for meta in reported.values():
+        assert meta["file_rewritten"] or meta["seconds_rewrite"] == 0.0
+
+
 def test_staging_holds_every_valid_raw_row_once(built, clean_landing):
     _, path = built
     con = duckdb.connect(str(path), read_only=True)

@@ -27,6 +27,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.record import prepend  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "code_location.md"
 HEAVY = ("great_expectations", "sklearn", "matplotlib", "pandas", "scipy", "dagster_dbt", "dbt")
 
@@ -102,11 +106,7 @@ def main() -> None:
             f"| {name} | {statistics.median(secs):.1f} | {', '.join(f'{s:.1f}' for s in secs)} "
             f"| {statistics.median(r['peak_mb'] for r in rs):.0f} | {', '.join(rs[0]['heavy'])} |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    previous = RESULTS.read_text() if RESULTS.exists() else "# Code location load time\n\n"
-    head_text, _, rest = previous.partition("\n## ")
-    RESULTS.write_text(head_text.rstrip() + "\n\n" + text + ("\n## " + rest if rest else ""))
+    prepend(RESULTS, "# Code location load time\n\n", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

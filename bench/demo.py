@@ -29,17 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "demo.md"
+sys.path.insert(0, str(ROOT))
 
-STEPS = """
-import json, dagster as dg
-with dg.DagsterInstance.get() as instance:
-    run = instance.get_runs(limit=1)[0]
-    stats = instance.get_run_step_stats(run.run_id)
-    print(json.dumps({"status": run.status.value,
-                      "pipeline": max(s.end_time for s in stats) - min(s.start_time for s in stats),
-                      "steps": {s.step_key: s.end_time - s.start_time for s in stats}}))
-"""
+from bench.record import LAST_RUN_STEPS, prepend  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "demo.md"
 
 
 def demo_once(tree: Path, customers: int, scratch: Path) -> dict:
@@ -59,7 +53,7 @@ def demo_once(tree: Path, customers: int, scratch: Path) -> dict:
     subprocess.run([sys.executable, "-m", "segmint.cli", "demo", "--customers", str(customers)],
                    cwd=tree, env=env, capture_output=True, check=True, timeout=1800)  # fmt: skip
     wall = time.perf_counter() - start
-    out = subprocess.run([sys.executable, "-c", STEPS], cwd=tree, env=env, text=True,
+    out = subprocess.run([sys.executable, "-c", LAST_RUN_STEPS], cwd=tree, env=env, text=True,
                          capture_output=True, check=True)  # fmt: skip
     return {**json.loads(out.stdout.strip().splitlines()[-1]), "wall": wall}
 
@@ -113,11 +107,7 @@ def main() -> None:
                  for rs in runs.values()]  # fmt: skip
         lines.append(f"| {step} | " + " | ".join(cells) + " |")
     shutil.rmtree(base, ignore_errors=True)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    previous = RESULTS.read_text() if RESULTS.exists() else "# The demo's pipeline\n\n"
-    head_text, _, rest = previous.partition("\n## ")
-    RESULTS.write_text(head_text.rstrip() + "\n\n" + text + ("\n## " + rest if rest else ""))
+    prepend(RESULTS, "# The demo's pipeline\n\n", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -28,18 +28,12 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.record import LAST_RUN_STEPS, prepend  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "incremental_run.md"
 WORK = ROOT / "bench" / "work" / "incremental_run"
-
-STEPS = """
-import json, dagster as dg
-with dg.DagsterInstance.get() as instance:
-    run = instance.get_runs(limit=1)[0]
-    stats = instance.get_run_step_stats(run.run_id)
-    print(json.dumps({"status": run.status.value,
-                      "pipeline": max(s.end_time for s in stats) - min(s.start_time for s in stats),
-                      "steps": {s.step_key: s.end_time - s.start_time for s in stats}}))
-"""
 
 
 def environment() -> dict[str, str]:
@@ -64,7 +58,7 @@ def segmint_run(env: dict[str, str], log: Path) -> dict:
         subprocess.run([sys.executable, "-m", "segmint.cli", "run"], cwd=ROOT, env=env,
                        stdout=out, stderr=subprocess.STDOUT, check=True)  # fmt: skip
     wall = time.perf_counter() - start
-    steps = subprocess.run([sys.executable, "-c", STEPS], cwd=ROOT, env=env, text=True,
+    steps = subprocess.run([sys.executable, "-c", LAST_RUN_STEPS], cwd=ROOT, env=env, text=True,
                            capture_output=True, check=True)  # fmt: skip
     return {**json.loads(steps.stdout.strip().splitlines()[-1]), "wall": wall}
 
@@ -117,11 +111,7 @@ def main() -> None:
     ]
     for step, seconds in full["steps"].items():
         lines.append(f"| {step} | {seconds:.1f} | {inc['steps'].get(step, 0.0):.1f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    previous = RESULTS.read_text() if RESULTS.exists() else "# A run with 1% new events\n\n"
-    head_text, _, rest = previous.partition("\n## ")
-    RESULTS.write_text(head_text.rstrip() + "\n\n" + text + ("\n## " + rest if rest else ""))
+    prepend(RESULTS, "# A run with 1% new events\n\n", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -38,8 +38,8 @@ class SegmintDbtResource(DbtCliResource):
       executable is the one installed beside this interpreter, the installed dbt-core's
       version is the same answer.
     - No dbt adapter inside the Dagster process: before each invocation dagster-dbt builds
-      one (profile, project, every macro parsed: 1.5 s a step, 6 s of a run at 2,000
-      people) for `fetch_row_counts` and `fetch_column_metadata`, which segmint does not
+      one (profile, project, every macro parsed: 1.5 s a step under cProfile, 6 s of a run at
+      2,000 people) for `fetch_row_counts` and `fetch_column_metadata`, which segmint does not
       call. dbt itself runs in its own process as always.
     """
 

@@ -9,17 +9,13 @@
 {%- set level_counts = segmint.identity_comparisons() %}
 {%- set exact_columns = segmint.identity_exact_columns() %}
 
+-- The records are read from the model where each part needs them, not through an import CTE:
+-- a CTE read more than once is materialized first, every column of every record.
 with
 
-candidates as (
-
-    select * from {{ ref('int_identity__match_candidates') }}
-
-),
-
--- Positions are numbered on the ids alone (read from the model again: a CTE read twice is
--- materialized first), then joined to the records: a window over the whole rows would sort
--- every comparison key along with them.
+-- Positions are numbered on the ids alone, then the random pairs are formed on those narrow
+-- rows: a window over whole records would sort every comparison key along with them, and
+-- joining whole records once per offset would build one wide hash table per offset.
 positions as (
 
     select
@@ -32,37 +28,39 @@ positions as (
 
 ),
 
-numbered as (
+offsets as (
 
-    select
-        candidates.*,
-        positions.sample_position,
-        positions.record_count
-    from candidates
-    inner join positions on candidates.record_id = positions.record_id
+    {%- for offset in [1, 7, 31, 101, 313] %}
+        select {{ offset }} as pair_offset
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
 
 ),
 
-sampled as (
+random_ids as (
 
-    select * from numbered
-    where sample_position <= {{ var('identity_u_sample_records') }}
+    select
+        l.record_id as record_id_l,
+        r.record_id as record_id_r
+    from positions as l
+    inner join offsets on l.record_count > offsets.pair_offset
+    inner join positions as r
+        on r.sample_position = mod(l.sample_position + offsets.pair_offset - 1, l.record_count) + 1
+    where l.sample_position <= {{ var('identity_u_sample_records') }}
 
 ),
 
 random_pairs as (
 
-    {%- for offset in [1, 7, 31, 101, 313] %}
-        select
-            {{ segmint.identity_comparison_levels('l', 'r') }}
-        from sampled as l
-        inner join numbered as r
-            on r.sample_position = mod(l.sample_position + {{ offset }} - 1, l.record_count) + 1
-        where l.record_count > {{ offset }}
-        {%- if not loop.last %}
-            union all
-        {%- endif %}
-    {%- endfor %}
+    select
+        {{ segmint.identity_comparison_levels('l', 'r') }}
+    from random_ids
+    inner join {{ ref('int_identity__match_candidates') }} as l
+        on random_ids.record_id_l = l.record_id
+    inner join {{ ref('int_identity__match_candidates') }} as r
+        on random_ids.record_id_r = r.record_id
 
 ),
 
@@ -130,7 +128,7 @@ exact_agreement as (
             / (coalesce(sum(value_count) * (sum(value_count) - 1.0), 0) + 2) as u_probability
         from (
             select count(*) as value_count
-            from candidates
+            from {{ ref('int_identity__match_candidates') }}
             where {{ column }} is not null
             group by {{ column }}
         ) as value_counts

@@ -254,19 +254,17 @@ def _is_empty_json_lines(path: Path) -> bool:
         return not any(line.strip() for line in fh)
 
 
-def _columns(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
-    """Column names of a file, lower-cased and trimmed, mapped to their names in the file."""
+def _columns(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str] | None:
+    """Column names of a file, lower-cased and trimmed, mapped to their names in the file.
+
+    None for JSON Lines: their keys are read from the lines once they are staged
+    (``_json_keys``), not in a pass over the file of their own.
+    """
     source = _reader_sql(path)
     try:
         if READERS[path.suffix.lower()] == "json":
-            names = [
-                r[0]
-                for r in con.execute(
-                    f"select distinct unnest(json_keys(json)) from {source} "
-                    f"where {_JSON_OBJECT} order by 1"
-                ).fetchall()
-            ]
-        elif READERS[path.suffix.lower()] == "csv":
+            return None
+        if READERS[path.suffix.lower()] == "csv":
             names = _csv_header(path)
             if len(set(names)) != len(names) or not all(n.strip() for n in names):
                 raise LoadError(path, f"the header row names a column twice or not at all: {names}")
@@ -276,6 +274,20 @@ def _columns(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
     except duckdb.Error as exc:
         raise LoadError(path, f"cannot be read: {str(exc).splitlines()[0]}") from exc
     return {name.strip().lower(): name for name in names}
+
+
+def _json_keys(con: duckdb.DuckDBPyConnection, lines: str) -> dict[str, str]:
+    """The keys of the JSON objects among the staged ``lines``, as _columns maps them."""
+    names = con.execute(
+        f"select distinct unnest(json_keys(json)) from {lines} where _segmint_object order by 1"
+    ).fetchall()
+    return {name.strip().lower(): name for (name,) in names}
+
+
+def _check_required(contract: Contract, path: Path, present: dict[str, str]) -> None:
+    missing = [c for c in contract.required if c not in present]
+    if missing:
+        raise LoadError(path, f"required column(s) missing: {', '.join(missing)}")
 
 
 def _coerced_json(col_sql: str, json_type: str, fmt: str | None) -> str:
@@ -320,27 +332,43 @@ def _typed(col_sql: str, json_type: str, fmt: str | None) -> str:
 
 
 def _stage_file(
-    con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, present: dict[str, str]
-) -> str:
-    """The file as text columns with a 1-based row number and the row's payload.
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    path: Path,
+    present: dict[str, str] | None,
+) -> tuple[str, dict[str, str]]:
+    """The file as text columns with a 1-based row number and the row's payload, and the
+    file's columns (``present``; for JSON Lines, None: read from the staged lines).
 
     Parquet files are read through a view: their row numbers are the file's own, so every
     read agrees, and a payload is only built for the rows that are quarantined. CSV rows are
     numbered in reading order, so their text is copied once as read into a temp table, and
     the view reads that copy; JSON Lines are copied as lines, and the view parses them.
+    Raises LoadError when the file lacks a required column.
     """
     name = f"_landing_{uuid.uuid4().hex[:8]}"
+    source = _reader_sql(path, rejects=f"{name}_rejects")
+    reader = READERS[path.suffix.lower()]
+    try:
+        if reader == "json":
+            con.execute(
+                f"create temp table {name}_lines as "
+                f"select json, {_JSON_OBJECT} as _segmint_object from {source}"
+            )
+            if present is None:
+                present = _json_keys(con, f"{name}_lines")
+    except duckdb.Error as exc:
+        raise LoadError(path, f"cannot be read: {exc}") from exc
+    _check_required(contract, path, present)
     cols = []
     for col in contract.columns:
         value = _text_of(path, present[col.name]) if col.name in present else "null"
         cols.append(f"cast({value} as varchar) as {_q(col.name)}")
-    if READERS[path.suffix.lower()] == "json":
+    if reader == "json":
         payload = "json"
     else:
         fields = ", ".join(f"{_lit(k)}: {_text_of(path, v)}" for k, v in present.items())
         payload = f"to_json({{{fields}}})"
-    source = _reader_sql(path, rejects=f"{name}_rejects")
-    reader = READERS[path.suffix.lower()]
     try:
         if reader == "parquet":
             con.execute(
@@ -362,10 +390,6 @@ def _stage_file(
                     from (select s.*, {row} as _segmint_row from {copied})"""
             )
         else:
-            con.execute(
-                f"create temp table {name}_lines as "
-                f"select json, {_JSON_OBJECT} as _segmint_object from {source}"
-            )
             row, lines = _numbered(con, name, f"{name}_lines", header=False)
             con.execute(
                 f"""insert into {name}_rejected
@@ -394,7 +418,7 @@ def _stage_file(
             )
     except duckdb.Error as exc:
         raise LoadError(path, f"cannot be read: {exc}") from exc
-    return name
+    return name, present
 
 
 def _numbered(
@@ -529,9 +553,8 @@ def _load_file(
         _record_file(con, result, load_id, now)
         return
     present = result.columns if result.columns is not None else _columns(con, path)
-    contract_cols = {c.name for c in contract.columns}
-    result.ignored_columns = sorted(set(present) - contract_cols)
-    staged = _stage_file(con, contract, path, present)
+    staged, present = _stage_file(con, contract, path, present)
+    result.ignored_columns = sorted(set(present) - {c.name for c in contract.columns})
     try:
         result.rows_read = con.execute(f"select count(*) from {staged}").fetchall()[0][0]
         bad_rows = f"{staged}_bad"
@@ -663,14 +686,10 @@ def _plan(
     results = []
     known = dict(known)
     for table, path in found:
-        present = None
-        if _is_empty_json_lines(path):
-            missing = []
-        else:
-            present = _columns(con, path)
-            missing = [c for c in all_contracts[table].required if c not in present]
-        if missing:
-            raise LoadError(path, f"required column(s) missing: {', '.join(missing)}")
+        # JSON Lines have no header: their keys are read once they are staged (_load_file).
+        present = None if _is_empty_json_lines(path) else _columns(con, path)
+        if present is not None:
+            _check_required(all_contracts[table], path, present)
         digest = checksum(path)
         result = FileResult(table=table, path=path, checksum=digest, columns=present)
         if digest in known:

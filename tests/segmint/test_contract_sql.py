@@ -37,7 +37,7 @@ def test_sql_verdicts_equal_jsonschema_on_the_generators_messy_files(messy_landi
     quarantined = 0
     for table, path in found:
         contract = contracts()[table]
-        staged = _stage_file(con, contract, path, _columns(con, path))
+        staged, _ = _stage_file(con, contract, path, _columns(con, path))
         sql, reference = _verdicts(con, contract, staged)
         assert sql == reference, table
         quarantined += len(sql)
@@ -51,7 +51,7 @@ def test_reasons_read_like_the_reference(messy_landing):
     same = total = 0
     for table, path in found:
         contract = contracts()[table]
-        staged = _stage_file(con, contract, path, _columns(con, path))
+        staged, _ = _stage_file(con, contract, path, _columns(con, path))
         sql = dict(
             con.execute(
                 f"select _row, reason from ({violations_sql(contract, staged, _q)})"

@@ -95,6 +95,22 @@ def test_missing_required_column_fails_and_loads_nothing(clean_landing, warehous
     assert _count(warehouse, "select count(*) from raw.crm_contacts") == 0
 
 
+def test_json_lines_missing_a_required_key_fail_and_load_nothing(
+    clean_landing, warehouse, tmp_path
+):
+    # A JSON Lines file's keys are read once its lines are staged, inside the load's one
+    # transaction: the files loaded before it are rolled back.
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    shutil.copy(clean_landing.out / "crm_contacts.parquet", landing)
+    orders = pd.read_parquet(clean_landing.out / "orders.parquet").drop(columns=["status"])
+    orders.to_json(landing / "orders.jsonl", orient="records", lines=True)
+    with pytest.raises(LoadError, match=r"orders\.jsonl: required column\(s\) missing: status"):
+        load(landing, warehouse)
+    assert _count(warehouse, "select count(*) from raw.crm_contacts") == 0
+    assert _count(warehouse, "select count(*) from raw.loaded_files") == 0
+
+
 def test_unreadable_file_fails_naming_the_file(warehouse, tmp_path):
     landing = tmp_path / "landing"
     landing.mkdir()

@@ -32,6 +32,7 @@ from segmint import privacy, tables
 from segmint.config import LOAD_MEMORY_LIMIT
 from segmint.contract_sql import trimmed, violations_sql
 from segmint.contracts import TABLES, Contract, contracts
+from segmint.snowflake import SNOWFLAKE_TYPES
 
 RAW_SCHEMA = "raw"
 READERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json"}
@@ -138,11 +139,6 @@ def checksum(path: Path) -> str:
 # Warehouse objects
 
 
-# Raw column types as each warehouse spells them (the contracts use DuckDB's names).
-_SNOWFLAKE_TYPES = {"varchar": "varchar", "bigint": "number(38, 0)", "double": "float",
-                    "timestamp": "timestamp_ntz"}  # fmt: skip
-
-
 def ensure_raw_tables(con) -> None:
     """Create the raw schema and every contract table, empty, if they do not exist.
 
@@ -154,7 +150,7 @@ def ensure_raw_tables(con) -> None:
 
     def column(name: str, kind: str) -> str:
         if snowflake:
-            return f"{name} {_SNOWFLAKE_TYPES[kind]}"
+            return f"{name} {SNOWFLAKE_TYPES[kind]}"
         return f"{_q(name)} {kind}"
 
     con.execute(f"create schema if not exists {RAW_SCHEMA}")

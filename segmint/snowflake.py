@@ -293,19 +293,25 @@ class SnowflakeConnection:
         self.close()
 
 
+# Column types as Snowflake spells them, keyed by DuckDB's names (the contracts' and
+# segmint's tables' types): the one mapping for tables made from contracts and from frames.
+SNOWFLAKE_TYPES = {"varchar": "varchar", "bigint": "number(38, 0)", "double": "double",
+                   "boolean": "boolean", "timestamp": "timestamp_ntz"}  # fmt: skip
+
+
 def _snowflake_type(series: pd.Series) -> str:
     import pandas as pd
 
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
-        return "boolean"
+        return SNOWFLAKE_TYPES["boolean"]
     if pd.api.types.is_integer_dtype(dtype):
-        return "number(38, 0)"
+        return SNOWFLAKE_TYPES["bigint"]
     if pd.api.types.is_float_dtype(dtype):
-        return "double"
+        return SNOWFLAKE_TYPES["double"]
     if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "timestamp_ntz"
-    return "varchar"
+        return SNOWFLAKE_TYPES["timestamp"]
+    return SNOWFLAKE_TYPES["varchar"]
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:

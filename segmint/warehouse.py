@@ -193,6 +193,20 @@ class DuckDBWarehouse:
 
     # --- erasure: leave nothing behind in freed blocks ----------------------------------
 
+    @property
+    def compaction_marker(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.compaction-pending")
+
+    def defer_compaction(self) -> None:
+        """Note that an erasure deleted rows whose values wait in freed blocks for the next
+        compact(): the daily job's ingestion step defers its rewrite to the erasure sweep of
+        the same run (one rewrite of the file per run, not one per step); a run stopped in
+        between leaves the note for the next sweep."""
+        self.compaction_marker.touch()
+
+    def compaction_pending(self) -> bool:
+        return self.compaction_marker.exists()
+
     def compact(self, duckdb_config: dict[str, str] | None = None) -> Compaction:
         """Rewrite the file with its live data only and swap it in atomically.
 
@@ -217,6 +231,7 @@ class DuckDBWarehouse:
                 con.execute(f'copy from database "{self.catalog}" to segmint_compacting')
                 con.execute("detach segmint_compacting")
             os.replace(staging, self.path)
+            self.compaction_marker.unlink(missing_ok=True)
         finally:
             staging.unlink(missing_ok=True)
         return Compaction(path=self.path, bytes_before=before, bytes_after=self.path.stat().st_size)

@@ -7,7 +7,13 @@ an erasure back (segmint.privacy).
 
 import dagster as dg
 
-from orchestration.defs.privacy import ERASURE_KEY, SALT_KEY, SUPPRESSION_KEY, run_erasure
+from orchestration.defs.privacy import (
+    ERASURE_KEY,
+    SALT_KEY,
+    SUPPRESSION_KEY,
+    SWEEP_KEY,
+    run_erasure,
+)
 from orchestration.defs.resources import WarehouseResource
 from segmint.contracts import TABLES, contracts
 from segmint.load import LoadError, load
@@ -107,7 +113,13 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     )
     # Before dbt: the graph is the last run's (requests it has not placed yet wait for the
     # erasure sweep after this run's identity step).
-    metadata = run_erasure(context, warehouse, graph_is_current=False)
+    # The file's rewrite waits for the erasure sweep at the end of the run (one rewrite per
+    # run), unless the run materializes a selection without it.
+    selection = context.run.asset_selection  # None: the whole job
+    sweep_follows = selection is None or SWEEP_KEY in selection
+    metadata = run_erasure(
+        context, warehouse, graph_is_current=False, rewrite_now=not sweep_follows
+    )
     development = metadata.pop("development_salt")
     yield dg.MaterializeResult(asset_key=ERASURE_KEY, metadata=metadata)
     yield dg.MaterializeResult(asset_key=SALT_KEY, metadata={"development_salt": development})

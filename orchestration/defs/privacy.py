@@ -18,8 +18,14 @@ SALT_KEY = dg.AssetKey(["privacy", "pii_salt"])
 SWEEP_KEY = dg.AssetKey(["privacy", "erasure_sweep"])
 
 
-def run_erasure(context, warehouse: WarehouseResource, graph_is_current: bool) -> dict:
-    """Carry out erasure requests (segmint.privacy.erase); metadata without personal data."""
+def run_erasure(
+    context, warehouse: WarehouseResource, graph_is_current: bool, rewrite_now: bool
+) -> dict:
+    """Carry out erasure requests (segmint.privacy.erase); metadata without personal data.
+
+    ``rewrite_now``: rewrite the DuckDB file at once when rows were deleted (and when an
+    earlier step deferred its rewrite); otherwise defer it to the run's erasure sweep.
+    """
     from segmint.privacy import SCHEMA, erase
     from segmint.sync.config import load_destinations
 
@@ -38,9 +44,15 @@ def run_erasure(context, warehouse: WarehouseResource, graph_is_current: bool) -
         development = bool(development.fetchall()[0][0])
     # Deleted values must not linger in the file's freed blocks (DuckDB; on Snowflake,
     # Time Travel's retention applies). The run holds the warehouse; the step's connection
-    # is closed.
+    # is closed. The ingestion step leaves the rewrite to the sweep at the end of the run:
+    # one rewrite per run.
     started = time.perf_counter()
-    compaction = warehouse.warehouse.compact() if report.total_rows else None
+    compaction, deferred = None, False
+    if report.total_rows and not rewrite_now:
+        warehouse.warehouse.defer_compaction()
+        deferred = True
+    elif report.total_rows or warehouse.warehouse.compaction_pending():
+        compaction = warehouse.warehouse.compact()
     rewrite_seconds = time.perf_counter() - started
     if report.requests or report.customers:
         context.log.info(
@@ -64,6 +76,7 @@ def run_erasure(context, warehouse: WarehouseResource, graph_is_current: bool) -
         "suppressed_identifiers": int(suppressed),
         "development_salt": development,
         "file_rewritten": compaction is not None,
+        "file_rewrite_deferred": deferred,
         # Where the step's time went: erase()'s parts, and the file's rewrite.
         **{f"seconds_{part}": round(t, 2) for part, t in sorted(report.seconds.items())},
         "seconds_rewrite": round(rewrite_seconds, 2) if compaction is not None else 0.0,
@@ -83,6 +96,8 @@ def erasure_sweep_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
     )
     def erasure_sweep(context: dg.AssetExecutionContext,
                       warehouse: WarehouseResource) -> dg.MaterializeResult:  # fmt: skip
-        return dg.MaterializeResult(metadata=run_erasure(context, warehouse, True))
+        return dg.MaterializeResult(
+            metadata=run_erasure(context, warehouse, graph_is_current=True, rewrite_now=True)
+        )
 
     return erasure_sweep

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 
@@ -18,6 +19,7 @@ from orchestration.defs.dbt_project import SegmintDbtResource, dbt_executable, d
 from orchestration.defs.enrichment import ticket_tones
 from orchestration.defs.ingestion import raw_tables
 from orchestration.defs.ml import customer_clustering, customer_predictions, experiment_plots
+from orchestration.defs.privacy import run_erasure
 from orchestration.defs.quality import build_quality_checks
 from orchestration.defs.resources import WarehouseResource
 from orchestration.defs.serving import bi_read_copy, erasure_sweep
@@ -29,8 +31,10 @@ from segmint.config import DEV_PII_SALT, Settings
 from segmint.contracts import TABLES
 from segmint.evaluate import evaluate_identity
 from segmint.generate import PLACEHOLDER_PHONES
+from segmint.load import load
 from segmint.privacy import audit, hash_identifier
 from segmint.sync.emulator import CrmEmulator, seed_from_landing
+from segmint.warehouse import DuckDBWarehouse
 from tests.orchestration.test_definitions import EXPECTED_ASSETS
 from tests.warehouse.helpers import ROOT
 
@@ -222,6 +226,23 @@ def test_the_erasure_steps_report_where_their_time_went(built):
         assert meta["seconds_rewrite"] > 0 and meta["seconds_raw"] >= 0, meta
     for meta in reported.values():
         assert meta["file_rewritten"] or meta["seconds_rewrite"] == 0.0
+
+
+def test_the_file_is_rewritten_once_per_run_by_the_sweep(built):
+    # The ingestion step's erasure leaves the rewrite to the sweep of the same run; the
+    # sweep rewrites the file when it deleted rows itself or the ingestion step deferred.
+    result, path = built
+    reported = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.step_materialization_data.materialization
+        if mat.asset_key.path[0] == "privacy" and "file_rewritten" in mat.metadata:
+            reported[mat.asset_key.path[1]] = {k: v.value for k, v in mat.metadata.items()}
+    ingestion, sweep = reported["erasure_log"], reported["erasure_sweep"]
+    assert not ingestion["file_rewritten"]
+    assert ingestion["file_rewrite_deferred"] == (ingestion["rows_removed"] > 0)
+    assert sweep["file_rewritten"] == (sweep["rows_removed"] > 0 or ingestion["rows_removed"] > 0)
+    assert not sweep["file_rewrite_deferred"]
+    assert not DuckDBWarehouse(path).compaction_pending()
 
 
 def test_staging_holds_every_valid_raw_row_once(built, clean_landing):
@@ -556,3 +577,38 @@ def test_sync_assets_deliver_consented_tags_to_every_destination(built, crm):
         assert got == ("" if churn is None else str(round(churn, 2)))
         scored += churn is not None
     assert scored > 0
+
+
+def test_a_deferred_rewrite_is_done_by_the_sweep(built, clean_landing, tmp_path):
+    """An erased person's rows arrive again (a reloaded export): the ingestion step's erasure
+    deletes them and leaves the file's rewrite pending; the sweep, with nothing of its own
+    to delete, rewrites the file because of it."""
+    _, path = built
+    copy = tmp_path / "w" / path.name
+    copy.parent.mkdir()
+    shutil.copyfile(path, copy)
+    with duckdb.connect(str(copy), read_only=True) as con:
+        suppressed = {
+            h for (h,) in con.execute(
+                "select identifier_hash from privacy.suppression_list "
+                "where identifier_type = 'email'"
+            ).fetchall()
+        }  # fmt: skip
+    contacts = pd.read_parquet(clean_landing.out / "crm_contacts.parquet")
+    hashed = contacts.email.fillna("").str.strip().str.lower()
+    again = contacts[hashed.map(lambda e: hash_identifier(DEV_PII_SALT, e) in suppressed)]
+    assert len(again) >= 1
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    again.to_parquet(landing / "crm_contacts_reloaded.parquet")
+    load(landing, copy)
+    resource = WarehouseResource(duckdb_path=str(copy), landing_dir=str(landing))
+    context = type("Context", (), {"log": logging.getLogger("test")})()
+    ingestion = run_erasure(context, resource, graph_is_current=False, rewrite_now=False)
+    assert ingestion["rows_removed"] >= len(again)
+    assert ingestion["file_rewrite_deferred"] and not ingestion["file_rewritten"]
+    assert DuckDBWarehouse(copy).compaction_pending()
+    sweep = run_erasure(context, resource, graph_is_current=True, rewrite_now=True)
+    assert sweep["rows_removed"] == 0
+    assert sweep["file_rewritten"] and not sweep["file_rewrite_deferred"]
+    assert not DuckDBWarehouse(copy).compaction_pending()

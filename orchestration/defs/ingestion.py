@@ -77,6 +77,12 @@ def _specs() -> list[dg.AssetSpec]:
     return specs
 
 
+def sweep_follows(run: dg.DagsterRun) -> bool:
+    """Whether the run materializes the erasure sweep after the ingestion step: the whole
+    job (no selection: None, or empty when launched in process) or a selection with it."""
+    return not run.asset_selection or SWEEP_KEY in run.asset_selection
+
+
 @dg.multi_asset(specs=_specs(), can_subset=False)
 def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Validate every new landing file against its contract and load it (one transaction),
@@ -115,10 +121,8 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     # erasure sweep after this run's identity step).
     # The file's rewrite waits for the erasure sweep at the end of the run (one rewrite per
     # run), unless the run materializes a selection without it.
-    selection = context.run.asset_selection  # None: the whole job
-    sweep_follows = selection is None or SWEEP_KEY in selection
     metadata = run_erasure(
-        context, warehouse, graph_is_current=False, rewrite_now=not sweep_follows
+        context, warehouse, graph_is_current=False, rewrite_now=not sweep_follows(context.run)
     )
     development = metadata.pop("development_salt")
     yield dg.MaterializeResult(asset_key=ERASURE_KEY, metadata=metadata)

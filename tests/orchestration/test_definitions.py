@@ -125,6 +125,29 @@ def test_erasure_runs_before_dbt_and_is_swept_before_the_bi_copy():
     assert dg.AssetKey(["marts", "dim_customer_identities"]) in graph.get(sweep).parent_keys
 
 
+def test_the_ingestion_step_leaves_the_rewrite_to_a_sweep_in_the_same_run():
+    """Whole-job runs (no selection: None from the UI and schedules, empty when launched in
+    process, as `segmint run` does) and selections with the sweep defer the file's rewrite
+    to it; a selection without the sweep does not."""
+    from orchestration.defs.ingestion import sweep_follows
+
+    sweep = dg.AssetKey(["privacy", "erasure_sweep"])
+    raw = dg.AssetKey(["raw", "crm_contacts"])
+    runs = {
+        "whole job": None,
+        "in process": frozenset(),
+        "with the sweep": frozenset({raw, sweep}),
+        "without it": frozenset({raw}),
+    }
+    follows = {
+        name: sweep_follows(dg.DagsterRun(job_name="segmint_daily", asset_selection=selection))
+        for name, selection in runs.items()
+    }
+    assert follows == {
+        "whole job": True, "in process": True, "with the sweep": True, "without it": False,
+    }  # fmt: skip
+
+
 def test_the_development_salt_is_refused_outside_dev_and_ci():
     from segmint.config import DEV_PII_SALT, ConfigError, Settings
 

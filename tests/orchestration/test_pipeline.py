@@ -212,14 +212,21 @@ def test_the_person_who_asked_to_be_erased_leaves_no_trace(built, clean_landing)
         assert {r[0] for r in carried} == set(erased.request_id)
 
 
-def test_the_erasure_steps_report_where_their_time_went(built):
-    result, _ = built
+def _erasure_metadata(result) -> dict[str, dict]:
+    """Each erasure step's metadata in the run, by asset name (erasure_log: the ingestion
+    step's; erasure_sweep)."""
     reported = {}
     for event in result.get_asset_materialization_events():
         mat = event.step_materialization_data.materialization
         if mat.asset_key.path[0] == "privacy" and "file_rewritten" in mat.metadata:
-            reported[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
-    assert set(reported) == {"privacy/erasure_log", "privacy/erasure_sweep"}
+            reported[mat.asset_key.path[1]] = {k: v.value for k, v in mat.metadata.items()}
+    return reported
+
+
+def test_the_erasure_steps_report_where_their_time_went(built):
+    result, _ = built
+    reported = _erasure_metadata(result)
+    assert set(reported) == {"erasure_log", "erasure_sweep"}
     rewritten = [m for m in reported.values() if m["file_rewritten"]]
     assert rewritten, reported  # the generator's erasure request removed rows somewhere
     for meta in rewritten:
@@ -232,11 +239,7 @@ def test_the_file_is_rewritten_once_per_run_by_the_sweep(built):
     # The ingestion step's erasure leaves the rewrite to the sweep of the same run; the
     # sweep rewrites the file when it deleted rows itself or the ingestion step deferred.
     result, path = built
-    reported = {}
-    for event in result.get_asset_materialization_events():
-        mat = event.step_materialization_data.materialization
-        if mat.asset_key.path[0] == "privacy" and "file_rewritten" in mat.metadata:
-            reported[mat.asset_key.path[1]] = {k: v.value for k, v in mat.metadata.items()}
+    reported = _erasure_metadata(result)
     ingestion, sweep = reported["erasure_log"], reported["erasure_sweep"]
     assert not ingestion["file_rewritten"]
     assert ingestion["file_rewrite_deferred"] == (ingestion["rows_removed"] > 0)

@@ -120,7 +120,8 @@ class GammaGamma:
         return np.where(x > 0, weight * population + (1 - weight) * m, population)
 
 
-def _bgnbd_nll(log_params, x, tx, T) -> float:
+def _bgnbd_nll(log_params, x, tx, T, w) -> float:
+    """Negative log-likelihood of customers (x, tx, T), each row standing for w of them."""
     r, alpha, a, b = np.exp(log_params)
     first = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
     second = betaln(a, b + x) - betaln(a, b)
@@ -130,7 +131,7 @@ def _bgnbd_nll(log_params, x, tx, T) -> float:
             x > 0, np.log(a) - np.log(b + np.maximum(x, 1) - 1) - (r + x) * np.log(alpha + tx),
             -np.inf,
         )  # fmt: skip
-    return -float(np.sum(first + second + np.logaddexp(alive, dropped)))
+    return -float(np.sum(w * (first + second + np.logaddexp(alive, dropped))))
 
 
 def fit_bgnbd(summary: pd.DataFrame) -> BgNbd:
@@ -139,10 +140,16 @@ def fit_bgnbd(summary: pd.DataFrame) -> BgNbd:
             f"the purchase model needs repeat purchases: {len(summary)} customers, "
             f"{int((summary['frequency'] > 0).sum())} with a repeat purchase"
         )
-    x, tx, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
-    result = _minimize(_bgnbd_nll, 4, (x, tx, T))
+    # Customers with the same (frequency, recency, T) have the same likelihood: each
+    # distinct triple is evaluated once, weighted by how many customers share it (about
+    # half the rows at 100,000 generated customers).
+    patterns = (
+        summary.groupby(["frequency", "recency", "T"], sort=False).size().reset_index(name="w")
+    )
+    x, tx, T, w = (patterns[c].to_numpy(float) for c in ("frequency", "recency", "T", "w"))
+    result = _minimize(_bgnbd_nll, 4, (x, tx, T, w), customers=len(summary))
     r, alpha, a, b = np.exp(result.x)
-    log_likelihood = -_bgnbd_nll(result.x, x, tx, T)
+    log_likelihood = -_bgnbd_nll(result.x, x, tx, T, w)
     return BgNbd(float(r), float(alpha), float(a), float(b), log_likelihood, len(summary))
 
 
@@ -164,7 +171,7 @@ def fit_gamma_gamma(summary: pd.DataFrame) -> GammaGamma:
             f"purchase of positive value; found {len(repeat)}"
         )
     x, m = repeat["frequency"].to_numpy(float), repeat["monetary_value"].to_numpy(float)
-    result = _minimize(_gg_nll, 3, (x, m))
+    result = _minimize(_gg_nll, 3, (x, m), customers=len(repeat))
     p, q, v = np.exp(result.x)
     return GammaGamma(float(p), float(q), float(v), -_gg_nll(result.x, x, m), len(repeat))
 
@@ -177,14 +184,13 @@ LOG_BOUND = 12.0
 REFINE_ITERATIONS = 500
 
 
-def _minimize(nll, n: int, args):
+def _minimize(nll, n: int, args, customers: int):
     """Bounded L-BFGS-B on log parameters (all are positive), refined by Nelder-Mead and
     polished by L-BFGS-B again; the best point wins. The mean negative log-likelihood per
     customer is minimized, so that tolerances mean the same at any number of customers."""
-    rows = len(args[0])
 
     def mean_nll(params, *data):
-        value = nll(np.clip(params, -LOG_BOUND, LOG_BOUND), *data) / rows
+        value = nll(np.clip(params, -LOG_BOUND, LOG_BOUND), *data) / customers
         return value if np.isfinite(value) else 1e12
 
     bounds = [(-LOG_BOUND, LOG_BOUND)] * n

@@ -256,10 +256,10 @@ def _columns(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str] | Non
     None for JSON Lines: their keys are read from the lines once they are staged
     (``_json_keys``), not in a pass over the file of their own.
     """
+    if READERS[path.suffix.lower()] == "json":
+        return None
     source = _reader_sql(path)
     try:
-        if READERS[path.suffix.lower()] == "json":
-            return None
         if READERS[path.suffix.lower()] == "csv":
             names = _csv_header(path)
             if len(set(names)) != len(names) or not all(n.strip() for n in names):
@@ -269,15 +269,20 @@ def _columns(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str] | Non
             names = [name for name, *_ in described if name != "file_row_number"]
     except duckdb.Error as exc:
         raise LoadError(path, f"cannot be read: {str(exc).splitlines()[0]}") from exc
-    return {name.strip().lower(): name for name in names}
+    return _column_map(names)
 
 
 def _json_keys(con: duckdb.DuckDBPyConnection, lines: str) -> dict[str, str]:
-    """The keys of the JSON objects among the staged ``lines``, as _columns maps them."""
+    """The keys of the JSON objects among the staged ``lines``, mapped as _columns maps."""
     names = con.execute(
         f"select distinct unnest(json_keys(json)) from {lines} where _segmint_object order by 1"
     ).fetchall()
-    return {name.strip().lower(): name for (name,) in names}
+    return _column_map(name for (name,) in names)
+
+
+def _column_map(names: Iterable[str]) -> dict[str, str]:
+    """Each name lower-cased and trimmed (as the contracts name columns) -> as in the file."""
+    return {name.strip().lower(): name for name in names}
 
 
 def _check_required(contract: Contract, path: Path, present: dict[str, str]) -> None:

@@ -121,6 +121,12 @@ def print_load_report(report, where: str) -> None:
             )
     for path in report.unrecognized:
         console.print(f"[yellow]warning:[/yellow] {path}: matches no raw table, not loaded")
+    suppressed = sum(f.rows_suppressed for f in report.files)
+    if suppressed:
+        console.print(
+            f"{suppressed:,} row(s) of people erased before were not loaded "
+            "(privacy.suppression_list; logged in privacy.erasure_log)"
+        )
     quarantined = sum(f.rows_quarantined for f in report.files)
     if quarantined:
         console.print(

@@ -3,8 +3,10 @@
 Every row of every file is checked against its table's contract (``segmint/contracts``),
 compiled to SQL (:mod:`segmint.contract_sql`), inside the warehouse: valid rows go to
 ``raw.<table>``, invalid ones to ``raw.quarantined_rows`` with the file, the row number, the
-field, the reason and the raw payload. Invariant: rows read = rows loaded + rows
-quarantined, per file. The same contract checked in Python with jsonschema
+field, the reason and the raw payload. Rows of someone erased before (an email, device or
+shop account on ``privacy.suppression_list``) are not written at all and are counted as
+suppressed. Invariant: rows read = rows loaded + rows quarantined + rows suppressed, per
+file. The same contract checked in Python with jsonschema
 (:func:`reference_violations`) is the reference the tests hold the SQL to.
 
 A load is one transaction: if any file is unreadable or misses a required column, the load
@@ -62,6 +64,7 @@ class FileResult:
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    rows_suppressed: int = 0  # rows of people erased before: not written (segmint.privacy)
     skipped_as: str | None = None  # set when the same content was loaded before
     ignored_columns: list[str] = field(default_factory=list)
     # the file's columns, lower-cased -> as named in the file (read once, when planning)
@@ -75,8 +78,12 @@ class LoadReport:
     unrecognized: list[Path] = field(default_factory=list)
 
     def totals(self) -> dict[str, dict[str, int]]:
-        """Per table: files, rows read, loaded and quarantined (skipped files count nothing)."""
-        out = {t: {"files": 0, "read": 0, "loaded": 0, "quarantined": 0} for t in TABLES}
+        """Per table: files, rows read, loaded, quarantined and suppressed (skipped files
+        count nothing)."""
+        out = {
+            t: {"files": 0, "read": 0, "loaded": 0, "quarantined": 0, "suppressed": 0}
+            for t in TABLES
+        }
         for f in self.files:
             if f.skipped_as:
                 continue
@@ -85,6 +92,7 @@ class LoadReport:
             row["read"] += f.rows_read
             row["loaded"] += f.rows_loaded
             row["quarantined"] += f.rows_quarantined
+            row["suppressed"] += f.rows_suppressed
         return out
 
 
@@ -161,6 +169,9 @@ def ensure_raw_tables(con) -> None:
     for name, definition in _LOG_TABLES.items():
         cols = ", ".join(column(c, kind) for c, kind in definition)
         con.execute(f"create table if not exists {RAW_SCHEMA}.{name} ({cols})")
+        for added in _ADDED_COLUMNS.get(name, ()):  # warehouses created before the column
+            con.execute(f"alter table {RAW_SCHEMA}.{name} add column if not exists "
+                        f"{column(*added)}")  # fmt: skip
     privacy.ensure_tables(con)  # the suppression list dbt reads beside the raw tables
 
 
@@ -174,8 +185,11 @@ _LOG_TABLES = {
         ("load_id", "varchar"), ("source_table", "varchar"), ("file_path", "varchar"),
         ("checksum", "varchar"), ("rows_read", "bigint"), ("rows_loaded", "bigint"),
         ("rows_quarantined", "bigint"), ("loaded_at", "timestamp"),
+        ("rows_suppressed", "bigint"),
     ),
 }  # fmt: skip
+# Columns added to a log table after its first release: added to existing warehouses.
+_ADDED_COLUMNS = {"loaded_files": (("rows_suppressed", "bigint"),)}
 
 
 def _q(name: str) -> str:
@@ -558,8 +572,9 @@ def _load_file(
     result.ignored_columns = sorted(set(present) - {c.name for c in contract.columns})
     try:
         result.rows_read = con.execute(f"select count(*) from {staged}").fetchall()[0][0]
+        kept = _without_suppressed(con, contract, staged, result)
         bad_rows = f"{staged}_bad"
-        con.execute(f"create temp table {bad_rows} as {violations_sql(contract, staged, _q)}")
+        con.execute(f"create temp table {bad_rows} as {violations_sql(contract, kept, _q)}")
         n_bad = con.execute(f"select count(*) from {bad_rows}").fetchall()[0][0]
         without_bad = f" anti join {bad_rows} as b on s._row = b._row" if n_bad else ""
         meta = f"{_lit(load_id)}, {_lit(str(path))}, s._row, {_lit(now)}::timestamp"
@@ -569,7 +584,7 @@ def _load_file(
         con.execute(
             f"""insert into {RAW_SCHEMA}.{contract.table}
                 select {typed}, {meta}
-                from {staged} as s{without_bad}"""
+                from {kept} as s{without_bad}"""
         )
         con.execute(
             f"""insert into {RAW_SCHEMA}.quarantined_rows
@@ -579,7 +594,7 @@ def _load_file(
                 order by b._row"""
         )
         result.rows_quarantined = n_bad
-        result.rows_loaded = result.rows_read - result.rows_quarantined
+        result.rows_loaded = result.rows_read - result.rows_quarantined - result.rows_suppressed
         if _exists_temp(con, f"{staged}_rejected"):
             # Rows the reader could not take: quarantined with its message and the raw line.
             rejected = con.execute(
@@ -592,10 +607,39 @@ def _load_file(
             result.rows_quarantined += rejected
         _record_file(con, result, load_id, now)
     finally:
+        con.execute(f"drop view if exists {staged}_kept")
         con.execute(f"drop view if exists {staged}")
-        for suffix in ("_bad", "_rejected", "_rejects", "_rejects_scan", "_lines", "_src",
-                       "_shift"):  # fmt: skip
+        for suffix in ("_bad", "_suppressed", "_rejected", "_rejects", "_rejects_scan",
+                       "_lines", "_src", "_shift"):  # fmt: skip
             con.execute(f"drop table if exists {staged}{suffix}")
+
+
+def _without_suppressed(
+    con: duckdb.DuckDBPyConnection, contract: Contract, staged: str, result: FileResult
+) -> str:
+    """The staged rows less those of people erased before (segmint.privacy.load_suppression),
+    which are counted in ``result`` and written nowhere: neither loaded nor quarantined, so
+    their values never reach the warehouse file. The erasure log records how many."""
+    suppression = privacy.load_suppression(con, contract.table, lambda c: f"s.{_q(c)}")
+    if suppression is None:
+        return staged
+    where, params = suppression
+    con.execute(
+        f"create temp table {staged}_suppressed as select s._row from {staged} as s where {where}",
+        params,
+    )
+    result.rows_suppressed = con.execute(f"select count(*) from {staged}_suppressed").fetchall()[0][
+        0
+    ]
+    if not result.rows_suppressed:
+        return staged
+    con.execute(
+        f"create temp view {staged}_kept as select s.* from {staged} as s "
+        f"anti join {staged}_suppressed as x on s._row = x._row"
+    )
+    privacy.log_suppressed_at_load(con, f"{RAW_SCHEMA}.{contract.table}", result.path.name,
+                                   result.rows_suppressed)  # fmt: skip
+    return f"{staged}_kept"
 
 
 def _exists_temp(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -609,8 +653,10 @@ def _exists_temp(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 def _record_file(
     con: duckdb.DuckDBPyConnection, result: FileResult, load_id: str, now: str
 ) -> None:
+    columns = ", ".join(c for c, _ in _LOG_TABLES["loaded_files"])
     con.execute(
-        f"insert into {RAW_SCHEMA}.loaded_files values (?, ?, ?, ?, ?, ?, ?, ?::timestamp)",
+        f"insert into {RAW_SCHEMA}.loaded_files ({columns}) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?::timestamp, ?)",
         [
             load_id,
             result.table,
@@ -620,6 +666,7 @@ def _record_file(
             result.rows_loaded,
             result.rows_quarantined,
             now,
+            result.rows_suppressed,
         ],
     )
 

@@ -104,6 +104,14 @@ RAW_LINKS: dict[str, tuple[str | None, list[tuple[str, str]]]] = {
 }
 # = hash_pii(normalize_email(email)): the salt is the bound parameter.
 EMAIL_HASH = "{sha}(? || lower(trim({email})){bits})"
+# Link kinds a raw row is also matched on by salted hash against the suppression list
+# (beside its email): a device or shop account of an erased person that arrives again. A
+# phone is normalized with its country in dbt (macros/normalize_phone.sql): the sweep, on
+# the rebuilt graph, finds those.
+HASHED_LINK_KINDS = ("device", "shop_account")
+# Tables whose rows are never held back at load: a request for an email erased before is
+# still a request, carried out and logged.
+UNSUPPRESSED_TABLES = frozenset({"erasure_requests"})
 
 # Downstream tables: columns named like these hold a source key of the kind given.
 KEY_COLUMNS = {
@@ -389,21 +397,75 @@ def _resolve(con, salt: str, wanted: Mapping[tuple[str, str], str]) -> Person:
     return person
 
 
+def hashed_terms(table: str, col: Callable[[str], str], lookup: Callable[[str], str],
+                 snowflake: bool = False) -> list[tuple[str, str]]:  # fmt: skip
+    """(kind, SQL term) pairs, each true when a raw row of ``table`` (columns rendered
+    through ``col``) carries an identifier of that kind whose salted hash is in
+    ``lookup(kind)`` (a subquery): its email, and its devices and shop accounts
+    (HASHED_LINK_KINDS). Each term takes the salt as one bound parameter."""
+    email, links = RAW_LINKS[table]
+    sha, bits = ("sha2", ", 256") if snowflake else ("sha256", "")
+    terms = []
+    if email:
+        hashed = EMAIL_HASH.format(sha=sha, email=col(email), bits=bits)
+        terms.append(("email", f"{hashed} in ({lookup('email')})"))
+    for expression, kind in links:
+        if kind in HASHED_LINK_KINDS:
+            rendered = expression.format_map(_Columns(col))
+            terms.append((kind, f"{sha}(? || {rendered}{bits}) in ({lookup(kind)})"))
+    return terms
+
+
+def load_suppression(con, table: str, col: Callable[[str], str]) -> tuple[str, list] | None:
+    """For the loader (DuckDB): a SQL condition true when a row of ``table`` being loaded
+    carries an identifier of someone erased before, with its parameters; None when nothing
+    of the kinds the table carries is suppressed. Such rows are not written at all: no
+    deletion (and no rewrite of the file) is needed later."""
+    if table in UNSUPPRESSED_TABLES or table not in RAW_LINKS:
+        return None
+    if not _exists(con, SCHEMA, "suppression_list") or not _exists(con, SCHEMA, "pii_salt"):
+        return None
+    salt = con.execute(f"select max(salt) from {SCHEMA}.pii_salt").fetchall()[0][0]
+    kinds = {k for (k,) in con.execute(
+        f"select distinct identifier_type from {SCHEMA}.suppression_list").fetchall()}  # fmt: skip
+    terms = [
+        term
+        for kind, term in hashed_terms(
+            table,
+            col,
+            lambda k: (
+                f"select identifier_hash from {SCHEMA}.suppression_list "
+                f"where identifier_type = '{k}'"
+            ),
+        )
+        if kind in kinds
+    ]
+    if not salt or not terms:
+        return None
+    return " or ".join(f"({t})" for t in terms), [salt] * len(terms)
+
+
 def _raw_condition(table: str, col: Callable[[str], str], snowflake: bool = False
                    ) -> tuple[str, int]:  # fmt: skip
     """SQL condition that a raw row (rendered through ``col``) is the person's, and how many
-    salt parameters it takes."""
-    email, links = RAW_LINKS[table]
-    parts, salts = [], 0
-    if email:
-        sha, bits = ("sha2", ", 256") if snowflake else ("sha256", "")
-        hashed = EMAIL_HASH.format(sha=sha, email=col(email), bits=bits)
-        parts.append(hashed + " in (select v from _erase_hashes)")
-        salts += 1
+    salt parameters it takes: by the hashes of its email, devices and shop accounts, and by
+    the clear keys the graph placed under the person."""
+    _, links = RAW_LINKS[table]
+    terms = hashed_terms(
+        table,
+        col,
+        lambda kind: (
+            "select v from _erase_hashes"
+            if kind == "email"
+            else f"select v from _erase_hashed_{kind}"
+        ),
+        snowflake,
+    )
+    parts = [term for _, term in terms]
     for expression, kind in links:
         rendered = expression.format_map(_Columns(col))
         parts.append(f"{rendered} in (select v from _erase_key_{kind})")
-    return " or ".join(f"({p})" for p in parts) or "false", salts
+    return " or ".join(f"({p})" for p in parts) or "false", len(terms)
 
 
 class _Columns(dict):
@@ -429,6 +491,8 @@ def _register_person(con, person: Person) -> None:
     """Everything the deletes look rows up in, as tables. Registering is DDL on Snowflake
     (it would commit an open transaction): done before ``begin``."""
     _register(con, "_erase_hashes", person.email_hashes)
+    for kind in HASHED_LINK_KINDS:
+        _register(con, f"_erase_hashed_{kind}", {h for t, h in person.suppress if t == kind})
     _register(con, "_erase_clear", person.clear)
     for kind in _KINDS:
         _register(con, f"_erase_key_{kind}", person.keys.get(kind, set()))
@@ -438,7 +502,8 @@ def _register_person(con, person: Person) -> None:
 
 
 _REGISTERED = ("_erase_hashes", "_erase_clear", "_erase_values", "_erase_tokens",
-               *(f"_erase_key_{k}" for k in _KINDS))  # fmt: skip
+               *(f"_erase_key_{k}" for k in _KINDS),
+               *(f"_erase_hashed_{k}" for k in HASHED_LINK_KINDS))  # fmt: skip
 
 
 def _unregister_person(con) -> None:
@@ -959,6 +1024,12 @@ def erase(
         with report.timed("checkpoint"):
             con.execute("checkpoint")
     return report
+
+
+def log_suppressed_at_load(con, relation: str, file_name: str, rows: int) -> None:
+    """The erasure log's record of rows the loader held back as someone's erased before."""
+    _insert_log(con, [("(suppressed)", "load", relation, "not loaded", rows,
+                       f"file {file_name}", _now())])  # fmt: skip
 
 
 def _insert_log(con, rows: list[tuple]) -> None:

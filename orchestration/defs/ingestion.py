@@ -102,6 +102,7 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
                 "rows_read": row["read"],
                 "rows_loaded": row["loaded"],
                 "rows_quarantined": row["quarantined"],
+                "rows_suppressed": row["suppressed"],
                 "load_id": report.load_id,
             },
         )
@@ -114,6 +115,7 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         asset_key=QUARANTINE_KEY,
         metadata={
             "rows_quarantined": sum(t["quarantined"] for t in totals.values()),
+            "rows_suppressed": sum(t["suppressed"] for t in totals.values()),
             "warehouse": warehouse.warehouse.describe(),
         },
     )

@@ -9,6 +9,7 @@ import shutil
 
 import duckdb
 import httpx
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -262,31 +263,134 @@ def test_a_shared_mailbox_email_is_erased_too(con):
     assert audit(con, {"email": email, "email hash": digest}) == []
 
 
-def test_a_person_loaded_again_from_an_old_file_stays_erased(con, tmp_path):
+def test_a_person_loaded_again_from_an_old_file_is_not_loaded(con, tmp_path):
+    """An erased person's rows arriving again (another export of the old CRM, their cookie
+    browsing on) are held back by the loader: never written to the file, so nothing has to
+    be deleted or rewritten later. Other people's rows in the same files load."""
     path = tmp_path / "w.duckdb"  # the copy the con fixture opened
-    email, contact = con.execute(
-        "select email, source_contact_id from staging.stg_crm__contacts "
-        "where email is not null order by contact_id limit 1"
+    email, contact, customer = con.execute(
+        "select c.email, c.source_contact_id, i.customer_id "
+        "from staging.stg_crm__contacts as c "
+        "join marts.dim_customer_identities as i "
+        "  on i.source_table = 'crm_contacts' and i.source_record_id = c.contact_id "
+        "where c.email is not null and i.customer_id in ("
+        "  select customer_id from marts.dim_customer_identities "
+        "  where identifier_type = 'device' and customer_id is not null) "
+        "order by c.contact_id limit 1"
     ).fetchall()[0]
-    rows = con.execute(
+    device = con.execute(
+        "select identifier_value from marts.dim_customer_identities "
+        "where customer_id = ? and identifier_type = 'device' order by 1 limit 1",
+        [customer],
+    ).fetchall()[0][0]
+    contacts = con.execute(
         "select * exclude (_load_id, _source_file, _source_row, _loaded_at) "
         "from raw.crm_contacts where trim(contact_id) = ?",
         [contact],
     ).df()
+    other = con.execute(
+        "select * exclude (_load_id, _source_file, _source_row, _loaded_at) "
+        "from raw.crm_contacts where email is not null and lower(trim(email)) <> ? limit 3",
+        [email],
+    ).df()
+    events = con.execute(
+        "select * exclude (_load_id, _source_file, _source_row, _loaded_at) "
+        "from raw.web_events where trim(anonymous_id) = ? limit 5",
+        [device],
+    ).df()
+    assert len(contacts) and len(events)
     request_erasure(con, "era_reload", email)
     erase(con, SALT)
     assert audit(con, {"email": email}) == []
-    # The same rows arrive again in a new landing file (another export of the old CRM).
+    assert (
+        con.execute(
+            "select count(*) from raw.web_events where trim(anonymous_id) = ?", [device]
+        ).fetchall()[0][0]
+        == 0
+    )
+    # The same rows arrive again in new landing files, beside other people's; the device's
+    # events come without the email (the cookie of someone browsing on, logged out).
     landing = tmp_path / "landing"
     landing.mkdir()
-    rows.to_csv(landing / "crm_contacts_2026-12-01.csv", index=False)
+    contacts = contacts.assign(email=contacts["email"].str.upper() + "  ")
+    contacts_and_others = pd.concat([contacts, other], ignore_index=True)
+    contacts_and_others.to_csv(landing / "crm_contacts_2026-12-01.csv", index=False)
+    events.assign(email=None).to_csv(landing / "web_events_2026-12-01.csv", index=False)
+    request = [{"request_id": "era_again", "email": email,
+                "requested_at": "2026-12-01T09:00:00Z"}]  # fmt: skip
+    (landing / "erasure_requests_2026-12-01.jsonl").write_text(json.dumps(request[0]) + "\n")
     con.close()
-    load(landing, path)
+    report = load(landing, path)
+    by_table = {f.table: f for f in report.files}
+    assert by_table["crm_contacts"].rows_suppressed == len(contacts)
+    assert by_table["crm_contacts"].rows_loaded == len(other)
+    assert by_table["web_events"].rows_suppressed == len(events)
+    assert by_table["web_events"].rows_loaded == 0
+    # A request for an email erased before is a request still: loaded, carried out, logged.
+    assert by_table["erasure_requests"].rows_loaded == 1
     with duckdb.connect(str(path)) as reopened:
-        assert audit(reopened, {"email": email}) != []
+        # Only the new request holds the email, until it is carried out.
+        assert {t.where.split(".")[1] for t in audit(reopened, {"email": email})} == {
+            "erasure_requests",
+            "stg_privacy__erasure_requests",
+        }
+        assert (
+            reopened.execute(
+                "select count(*) from raw.web_events where trim(anonymous_id) = ?", [device]
+            ).fetchall()[0][0]
+            == 0
+        )
+        recorded = reopened.execute(
+            "select source_table, rows_read, rows_loaded, rows_quarantined, rows_suppressed "
+            "from raw.loaded_files where file_path like '%2026-12-01%' order by 1"
+        ).fetchall()
+        for _, read, loaded, quarantined, suppressed in recorded:
+            assert read == loaded + quarantined + suppressed
+        assert reopened.execute(
+            "select target, rows_affected from privacy.erasure_log where step = 'load' order by 1"
+        ).fetchall() == [("raw.crm_contacts", len(contacts)), ("raw.web_events", len(events))]
         again = erase(reopened, SALT)
-        assert again.requests == [] and again.reloaded_rows >= len(rows)
+        assert again.requests == ["era_again"]
+        assert "raw.crm_contacts" not in again.rows_removed
+        assert "raw.web_events" not in again.rows_removed
         assert audit(reopened, {"email": email}) == []
+
+
+def test_rows_of_an_erased_device_that_reach_raw_are_erased_by_hash(con):
+    """Rows written to raw by another way than the loader (Snowflake's path, a manual
+    insert) are found by the salted hash of their device alone, before any graph has
+    placed them."""
+    customer, device = con.execute(
+        "select customer_id, identifier_value from marts.dim_customer_identities "
+        "where identifier_type = 'device' and customer_id is not null "
+        "and customer_id in (select customer_id from marts.dim_customer_identities "
+        "                    where identifier_type = 'email') "
+        "order by 1, 2 limit 1"
+    ).fetchall()[0]
+    email = con.execute(
+        "select c.email from marts.dim_customer_identities as i "
+        "join staging.stg_crm__contacts as c on i.source_table = 'crm_contacts' "
+        "and i.source_record_id = c.contact_id "
+        "where i.customer_id = ? and c.email is not null limit 1",
+        [customer],
+    ).fetchall()
+    assert email
+    events = con.execute(
+        "select * from raw.web_events where trim(anonymous_id) = ? limit 3", [device]
+    ).df()
+    request_erasure(con, "era_device", email[0][0])
+    erase(con, SALT)
+    assert len(events)
+    con.register("_events", events.assign(email=None))
+    con.execute("insert into raw.web_events select * from _events")
+    again = erase(con, SALT, graph_is_current=False)
+    assert again.rows_removed.get("raw.web_events") == len(events)
+    assert (
+        con.execute(
+            "select count(*) from raw.web_events where trim(anonymous_id) = ?", [device]
+        ).fetchall()[0][0]
+        == 0
+    )
 
 
 def test_a_request_the_graph_has_not_placed_waits_for_the_identity_step(con):

@@ -118,6 +118,9 @@ class PropensityConfig:
     importance_sample: int = 5000
     importance_repeats: int = 3
     random_state: int = 0
+    # A model trained in an earlier run scores again until it is this many days old by
+    # as-of date (same settings); 0 retrains every run.
+    retrain_days: int = 7
 
     def window(self, model: str) -> int:
         return {"churn": self.churn_days, "purchase": self.purchase_days}[model]

@@ -18,11 +18,16 @@ Features at a cut-off use only what happened on or before its day (``features_at
 leakage test in tests/ml/test_propensity.py changes everything after it and compares.
 Probabilities are calibrated with cross-validated isotonic regression (sigmoid on fewer than
 ``ISOTONIC_MIN_ROWS`` training rows).
+
+**Retraining.** Training and the backtest are most of the cost; scoring is a small part. A
+model trained in an earlier run scores again (``run_model(..., trained=...)``) while it is
+less than ``retrain_days`` old by as-of date and was trained with the same settings; its
+report (backtest, baseline, deciles, importances) is the one from its training run.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -139,6 +144,9 @@ class ModelResult:
     deciles: list = field(default_factory=list)
     importances: dict = field(default_factory=dict)
     skipped: str | None = None
+    # The model that scored: trained in this run, or an earlier one's (``trained_as_of``).
+    fitted: Fitted | None = field(default=None, repr=False, compare=False)
+    trained_as_of: pd.Timestamp | None = None
 
 
 def _days_between(later: pd.Timestamp, earlier: pd.Series) -> pd.Series:
@@ -406,13 +414,52 @@ def _importances(fitted: Fitted, frame: pd.DataFrame, y: np.ndarray, config: Pro
     return {name: round(float(value), 6) for name, value in ranked}
 
 
+def score(activity: Activity, model: str, as_of: pd.Timestamp, fitted: Fitted) -> pd.Series:
+    """The model's probabilities for its population as of ``as_of``."""
+    scoring = population(model, features_at(activity, as_of))
+    if not len(scoring):
+        return pd.Series(dtype=float, name=f"{model}_probability")
+    return pd.Series(fitted.predict_proba(scoring), index=scoring.index,
+                     name=f"{model}_probability")  # fmt: skip
+
+
+def reusable(trained: ModelResult | None, as_of: pd.Timestamp, config: PropensityConfig) -> bool:
+    """Whether a model trained in an earlier run may score as of ``as_of``: trained with
+    these settings (the caller compares ``fingerprint``), not after ``as_of``, and less
+    than ``retrain_days`` before it."""
+    if trained is None or trained.fitted is None or trained.trained_as_of is None:
+        return False
+    age = (pd.Timestamp(as_of).normalize() - trained.trained_as_of.normalize()).days
+    return 0 <= age < config.retrain_days
+
+
+def fingerprint(config: PropensityConfig, model: str) -> str:
+    """The settings a fitted model depends on, and the library that fitted it: a stored
+    model trained otherwise is not reused."""
+    import hashlib
+    import json
+
+    import sklearn
+
+    settings = {**_parameters(config, model), "min_class_count": config.min_class_count,
+                "scikit-learn": sklearn.__version__}  # fmt: skip
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def run_model(
-    activity: Activity, model: str, as_of: pd.Timestamp, config: PropensityConfig
+    activity: Activity,
+    model: str,
+    as_of: pd.Timestamp,
+    config: PropensityConfig,
+    trained: ModelResult | None = None,
 ) -> ModelResult:
     """Backtest, train and score one model as of ``as_of``; skipped with the reason when
-    the data cannot support it (``PropensityError``)."""
+    the data cannot support it (``PropensityError``). With ``trained`` (an earlier run's
+    result, fitted model included) that is still :func:`reusable`, only score with it."""
     as_of = pd.Timestamp(as_of).normalize()
     days = config.window(model)
+    if reusable(trained, as_of, config):
+        return replace(trained, as_of=as_of, scores=score(activity, model, as_of, trained.fitted))
     result = ModelResult(model, days, as_of, parameters=_parameters(config, model))
     train_at, backtest_at = as_of - days * DAY, as_of - 2 * days * DAY
     try:
@@ -430,10 +477,8 @@ def run_model(
         fitted = fit(activity, model, train_at, config)
         result.parameters.update(calibration=fitted.calibration, features=fitted.columns)
         result.training_rows, result.training_positive_rate = fitted.rows, fitted.positive_rate
-        scoring = population(model, features_at(activity, as_of))
-        if len(scoring):
-            scores = fitted.predict_proba(scoring)
-            result.scores = pd.Series(scores, index=scoring.index, name=f"{model}_probability")
+        result.fitted, result.trained_as_of = fitted, as_of
+        result.scores = score(activity, model, as_of, fitted)
     except PropensityError as exc:
         result.skipped = str(exc)
     return result

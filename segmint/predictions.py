@@ -11,7 +11,11 @@ tickets with their tone. Writes:
   likelihoods, or why the run was skipped);
 - ``ml.propensity_runs``: one row per run and propensity model (parameters, the backtest
   against the RFM baseline, deciles, permutation importances, the score histogram the
-  drift check compares, or why it was skipped).
+  drift check compares, or why it was skipped);
+- ``ml.propensity_models``: the last fitted model of each propensity model, pickled (base64
+  text, which both warehouses store alike), with the run that trained it. Later runs score
+  with it until it is ``retrain_days`` old (ml/propensity.py, "Retraining"); their
+  ``propensity_runs`` row names the training run (``parameters.trained_in_run``).
 """
 
 from __future__ import annotations
@@ -75,6 +79,13 @@ TABLES = {
         skipped varchar,
         scored_at timestamp not null,
         primary key (run_id, model)""",
+    "propensity_models": """
+        model varchar primary key,
+        run_id varchar not null,
+        as_of_date date not null,
+        fingerprint varchar not null,
+        classifier varchar not null,
+        trained_at timestamp not null""",
 }
 # The propensity score each model writes to customer_predictions.
 SCORE_COLUMNS = {"churn": "churn_probability", "purchase": "purchase_probability_30d"}
@@ -263,10 +274,11 @@ def run_predictions(
         orders, as_of, report, horizon_months, monthly_discount_rate
     )
     columns = [clv]
+    trained = _trained_models(con, propensity) if activity is not None else {}
     for model in MODELS:
         if activity is None:
             continue
-        result = run_model(activity, model, pd.Timestamp(as_of), propensity)
+        result = run_model(activity, model, pd.Timestamp(as_of), propensity, trained.get(model))
         report.propensity[model] = result
         if not result.skipped:
             columns.append(result.scores.rename(SCORE_COLUMNS[model]).to_frame())
@@ -281,8 +293,12 @@ def run_predictions(
         report.plots["calibration"] = prediction_plots.calibration(deciles)
         report.plots["lift"] = prediction_plots.lift(deciles)
     previous = _previous_histograms(con)
-    runs = []
+    runs, models = [], []
     for model, result in report.propensity.items():
+        earlier = trained[model].fitted if model in trained else None
+        if result.fitted is not None and result.fitted is not earlier:  # trained in this run
+            result.parameters["trained_in_run"] = run_id
+            models.append(_stored_model(model, run_id, result, propensity, now))
         histogram = None if result.skipped else score_histogram(result.scores.to_numpy())
         if histogram and sum(histogram) and model in previous:
             report.drift[model] = population_stability(previous[model], histogram)
@@ -315,4 +331,65 @@ def run_predictions(
              ll_spend, horizon_months, monthly_discount_rate, report.skipped, now],
         )  # fmt: skip
         tables.insert_frame(con, f"{SCHEMA}.propensity_runs", pd.DataFrame(runs))
+        for row in models:
+            con.execute(f"delete from {SCHEMA}.propensity_models where model = ?", [row["model"]])
+        tables.insert_frame(con, f"{SCHEMA}.propensity_models", pd.DataFrame(models))
     return report
+
+
+def _stored_model(model: str, run_id: str, result: ModelResult, config: PropensityConfig,
+                  now: datetime) -> dict:  # fmt: skip
+    import base64
+    import pickle
+
+    from ml.propensity import fingerprint
+
+    return {
+        "model": model,
+        "run_id": run_id,
+        "as_of_date": result.trained_as_of.date(),
+        "fingerprint": fingerprint(config, model),
+        "classifier": base64.b64encode(pickle.dumps(result.fitted)).decode("ascii"),
+        "trained_at": now,
+    }
+
+
+def _trained_models(con, config: PropensityConfig) -> dict[str, ModelResult]:
+    """Per model, the last fitted model and its training run's report, when trained with
+    these settings (``ml.propensity.reusable`` decides on its age). The pickles are the
+    warehouse's own, written by this module: whoever may write schema ``ml`` is trusted as
+    the code is."""
+    import base64
+    import pickle
+
+    import pandas as pd
+
+    from ml.propensity import ModelResult, fingerprint
+
+    if config.retrain_days <= 0:
+        return {}
+    rows = con.execute(
+        f"""select m.model, m.as_of_date, m.fingerprint, m.classifier, r.window_days,
+                   r.training_rows, r.training_positive_rate, r.parameters, r.backtest,
+                   r.baseline, r.deciles, r.importances
+            from {SCHEMA}.propensity_models as m
+            inner join {SCHEMA}.propensity_runs as r
+                on r.run_id = m.run_id and r.model = m.model and r.skipped is null"""
+    ).fetchall()
+    trained = {}
+    for (model, as_of, stored_fingerprint, classifier, window_days, training_rows, positive_rate,
+         parameters, backtest, baseline, deciles, importances) in rows:  # fmt: skip
+        if stored_fingerprint != fingerprint(config, model):
+            continue
+        trained[model] = ModelResult(
+            model, int(window_days), pd.Timestamp(as_of),
+            parameters=json.loads(parameters), training_rows=int(training_rows),
+            training_positive_rate=positive_rate,
+            backtest=json.loads(backtest) if backtest else {},
+            baseline=json.loads(baseline) if baseline else {},
+            deciles=json.loads(deciles) if deciles else [],
+            importances=json.loads(importances) if importances else {},
+            fitted=pickle.loads(base64.b64decode(classifier)),
+            trained_as_of=pd.Timestamp(as_of),
+        )  # fmt: skip
+    return trained

@@ -184,6 +184,11 @@ class PredictionConfig(dg.Config):
         PROPENSITY.min_class_count, description="fewest positives or negatives to train"
     )
     random_state: int = Field(PROPENSITY.random_state, description="seed of every random step")
+    retrain_days: int = Field(
+        PROPENSITY.retrain_days,
+        description="score with the last trained models until they are this many days old "
+        "(same settings); 0 retrains every run",
+    )
     min_backtest_auc: float = Field(
         0.6, description="warn when a model's out-of-time AUC is below this"
     )
@@ -202,6 +207,7 @@ class PredictionConfig(dg.Config):
             learning_rate=self.learning_rate,
             min_class_count=self.min_class_count,
             random_state=self.random_state,
+            retrain_days=self.retrain_days,
         )
 
 
@@ -314,6 +320,7 @@ def customer_predictions(context: dg.AssetExecutionContext, config: PredictionCo
             metadata[f"{model}_auc"] = round(result.backtest["auc"], 4)
             metadata[f"{model}_baseline_auc"] = round(result.baseline["auc"], 4)
             metadata[f"{model}_scored"] = len(result.scores)
+            metadata[f"{model}_trained_in_run"] = result.parameters.get("trained_in_run", "")
     metadata.update(_plots(warehouse.artifacts / "ml" / report.run_id, report.plots))
     for table in PREDICTION_TABLES:
         yield dg.MaterializeResult(asset_key=["ml", table], metadata=metadata)

@@ -12,15 +12,18 @@ import pytest
 
 from ml.config import PropensityConfig
 from ml.propensity import (
+    DAY,
     FEATURES,
     Activity,
     decile_table,
     features_at,
+    fingerprint,
     metrics,
     permutation_importances,
     purchased_within,
     rfm_scores,
     run_model,
+    score,
 )
 
 AS_OF = pd.Timestamp("2026-06-30")
@@ -166,6 +169,32 @@ def test_runs_are_deterministic(planted):
     one, two = (run_model(planted, "purchase", pd.Timestamp("2026-12-31"), FAST) for _ in "12")
     pd.testing.assert_series_equal(one.scores, two.scores)
     assert one.backtest == two.backtest and one.deciles == two.deciles
+
+
+def test_a_trained_model_scores_again_until_it_is_retrain_days_old(planted):
+    as_of = pd.Timestamp("2026-12-24")
+    trained = run_model(planted, "churn", as_of, FAST)
+    assert trained.fitted is not None and trained.trained_as_of == as_of
+    later = as_of + pd.Timedelta(days=FAST.retrain_days - 1)
+    reused = run_model(planted, "churn", later, FAST, trained)
+    assert reused.fitted is trained.fitted and reused.trained_as_of == as_of
+    assert reused.as_of == later and reused.backtest == trained.backtest
+    pd.testing.assert_series_equal(reused.scores, score(planted, "churn", later, trained.fitted))
+    # Scores move with the as-of date: the model is applied, not its old scores copied.
+    assert not reused.scores.equals(trained.scores)
+    # Old enough, or asked for a date before its training: trained again.
+    for as_of_again in (as_of + pd.Timedelta(days=FAST.retrain_days), as_of - DAY):
+        again = run_model(planted, "churn", as_of_again, FAST, trained)
+        assert again.fitted is not trained.fitted and again.trained_as_of == as_of_again
+    always = replace(FAST, retrain_days=0)
+    assert run_model(planted, "churn", as_of, always, trained).fitted is not trained.fitted
+
+
+def test_the_fingerprint_changes_with_the_training_settings():
+    assert fingerprint(FAST, "churn") == fingerprint(replace(FAST), "churn")
+    assert fingerprint(FAST, "churn") != fingerprint(FAST, "purchase")
+    assert fingerprint(FAST, "churn") != fingerprint(replace(FAST, max_iter=41), "churn")
+    assert fingerprint(FAST, "churn") == fingerprint(replace(FAST, retrain_days=3), "churn")
 
 
 def test_a_single_class_label_is_skipped_with_the_counts(planted):

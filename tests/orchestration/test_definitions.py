@@ -94,6 +94,7 @@ EXPECTED_ASSETS = {
     "ml/customer_predictions": "ml",
     "ml/prediction_runs": "ml",
     "ml/propensity_runs": "ml",
+    "ml/propensity_models": "ml",
     "experiments/uplift_plots": "ml",
     "staging/stg_ml__customer_predictions": "staging",
     "activation/crm_segment_tags": "marts",

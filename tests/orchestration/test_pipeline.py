@@ -454,6 +454,7 @@ def test_predictions_asset_scores_customers_and_feeds_the_prediction_audiences(b
         "ml/customer_predictions",
         "ml/prediction_runs",
         "ml/propensity_runs",
+        "ml/propensity_models",
     }
     metadata = next(e.metadata for e in events if e.asset_key.path[-1] == "customer_predictions")
     for plot in ("calibration", "lift", "tracking"):
@@ -523,6 +524,39 @@ def test_predictions_asset_scores_customers_and_feeds_the_prediction_audiences(b
             assert tagged[0][0] == len(members)
 
 
+def test_a_later_run_scores_with_the_stored_models_until_they_are_due(built, tmp_path):
+    """The models the job trained are stored in the warehouse; the next run within
+    retrain_days scores with them (same scores on the same data) and names the run that
+    trained them; with retrain_days 0 it trains again and stores its own."""
+    from dataclasses import replace
+
+    from ml.config import PropensityConfig
+    from segmint.predictions import run_predictions
+
+    _, path = built
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(path, copy)
+    query = ("select customer_id, churn_probability, purchase_probability_30d "
+             "from ml.customer_predictions order by customer_id")  # fmt: skip
+    with duckdb.connect(str(copy)) as con:
+        (job_run,) = {r[0] for r in con.execute(
+            "select run_id from ml.propensity_models").fetchall()}  # fmt: skip
+        before = con.execute(query).df()
+        reused = run_predictions(con)
+        assert {r.parameters["trained_in_run"] for r in reused.propensity.values()} == {job_run}
+        pd.testing.assert_frame_equal(con.execute(query).df(), before)
+        recorded = con.execute(
+            "select parameters from ml.propensity_runs where run_id = ?", [reused.run_id]
+        ).fetchall()
+        assert {json.loads(p)["trained_in_run"] for (p,) in recorded} == {job_run}
+        retrained = run_predictions(con, propensity=replace(PropensityConfig(), retrain_days=0))
+        assert {r.parameters["trained_in_run"] for r in retrained.propensity.values()} == {
+            retrained.run_id
+        }
+        stored = con.execute("select distinct run_id from ml.propensity_models").fetchall()
+        assert stored == [(retrained.run_id,)]
+
+
 def test_sync_assets_deliver_consented_tags_to_every_destination(built, crm):
     result, path = built
     con = duckdb.connect(str(path), read_only=True)
@@ -583,32 +617,30 @@ def test_sync_assets_deliver_consented_tags_to_every_destination(built, crm):
 
 
 def test_a_deferred_rewrite_is_done_by_the_sweep(built, clean_landing, tmp_path):
-    """An erased person's rows arrive again (a reloaded export): the ingestion step's erasure
-    deletes them and leaves the file's rewrite pending; the sweep, with nothing of its own
-    to delete, rewrites the file because of it."""
+    """A new request for a person the graph has placed: the ingestion step's erasure deletes
+    their rows and leaves the file's rewrite pending; the sweep, with nothing of its own to
+    delete, rewrites the file because of it."""
     _, path = built
     copy = tmp_path / "w" / path.name
     copy.parent.mkdir()
     shutil.copyfile(path, copy)
     with duckdb.connect(str(copy), read_only=True) as con:
-        suppressed = {
-            h for (h,) in con.execute(
-                "select identifier_hash from privacy.suppression_list "
-                "where identifier_type = 'email'"
-            ).fetchall()
-        }  # fmt: skip
-    contacts = pd.read_parquet(clean_landing.out / "crm_contacts.parquet")
-    hashed = contacts.email.fillna("").str.strip().str.lower()
-    again = contacts[hashed.map(lambda e: hash_identifier(DEV_PII_SALT, e) in suppressed)]
-    assert len(again) >= 1
+        (email,) = con.execute(
+            "select c.email from staging.stg_crm__contacts as c "
+            "join marts.dim_customer_identities as i on i.source_table = 'crm_contacts' "
+            "and i.source_record_id = c.contact_id and i.customer_id is not null "
+            "where c.email is not null order by c.contact_id limit 1"
+        ).fetchall()[0]
     landing = tmp_path / "landing"
     landing.mkdir()
-    again.to_parquet(landing / "crm_contacts_reloaded.parquet")
+    pd.DataFrame(
+        [{"request_id": "era_deferred", "email": email, "requested_at": "2026-12-01T09:00:00Z"}]
+    ).to_csv(landing / "erasure_requests_later.csv", index=False)
     load(landing, copy)
     resource = WarehouseResource(duckdb_path=str(copy), landing_dir=str(landing))
     context = type("Context", (), {"log": logging.getLogger("test")})()
     ingestion = run_erasure(context, resource, graph_is_current=False, rewrite_now=False)
-    assert ingestion["rows_removed"] >= len(again)
+    assert ingestion["requests"] == 1 and ingestion["rows_removed"] > 0
     assert ingestion["file_rewrite_deferred"] and not ingestion["file_rewritten"]
     assert DuckDBWarehouse(copy).compaction_pending()
     sweep = run_erasure(context, resource, graph_is_current=True, rewrite_now=True)

@@ -257,6 +257,9 @@ class DuckDBWarehouse:
         copied, rows = [], 0
         try:
             with self.connect() as con:
+                # BI reads no row order: without it DuckDB writes the copy in parallel (the
+                # 2.7M-row event fact at 100k customers: 4.1-4.4 s to 3.0-3.5 s).
+                con.execute("set preserve_insertion_order = false")
                 con.execute(f"attach '{_sql_path(staging_file)}' as bi_copy")
                 try:
                     tables = con.execute(
@@ -282,6 +285,7 @@ class DuckDBWarehouse:
                         copied.append(f"{schema}.{table}")
                 finally:
                     con.execute("detach bi_copy")
+                    con.execute("reset preserve_insertion_order")
             os.replace(staging_file, target)
         finally:
             for leftover in staging.glob("*"):

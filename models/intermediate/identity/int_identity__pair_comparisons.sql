@@ -21,20 +21,12 @@
     ('keyed', ['street_name_key', 'city_soundex']),
     ('keyed', ['email_local']),
 ] %}
-{%- set training_rules = [
-    ['last_name_key', 'date_of_birth'],
-    ['first_name_canonical', 'last_name_key'],
-    ['first_name_canonical', 'date_of_birth'],
-    ['date_of_birth', 'first_initial'],
-    ['date_of_birth', 'city_key'],
-    ['last_name_key', 'postcode_key'],
-    ['email_local'],
-] %}
 {%- set max_block = var('identity_max_block_size') %}
+{#- EM's training pairs: the rules of identity_training_rules, one bit each. #}
 {%- set training_conditions = [] %}
-{%- for rule in training_rules %}
+{%- for rule in segmint.identity_training_rules() %}
     {%- set parts = [] %}
-    {%- for key in rule %}{% do parts.append('l.' ~ key ~ ' = r.' ~ key) %}{% endfor %}
+    {%- for key in rule['keys'] %}{% do parts.append('l.' ~ key ~ ' = r.' ~ key) %}{% endfor %}
     {%- do training_conditions.append('(' ~ parts | join(' and ') ~ ')') %}
 {%- endfor %}
 
@@ -183,6 +175,12 @@ final as (
             {{ training_conditions | join('\n            or ') }},
             false
         ) as is_training_pair,
+        -- Which rules picked it (bit k: rule k of identity_training_rules): EM estimates each
+        -- comparison's m only on pairs picked by a rule that leaves the comparison free.
+        {%- for condition in training_conditions %}
+            case when {{ condition }} then {{ 2 ** loop.index0 }} else 0 end
+            {%- if not loop.last %} +{% endif %}
+        {%- endfor %} as training_rule_mask,
         {{ segmint.identity_comparison_levels('l', 'r') }}
     from blocked
     inner join keyed as l on blocked.record_key_l = l.record_key

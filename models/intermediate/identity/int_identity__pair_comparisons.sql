@@ -167,15 +167,11 @@ final as (
         l.record_id as record_id_l,
         r.record_id as record_id_r,
         l.component_id = r.component_id as is_deterministic_pair,
-        -- EM learns from the pairs that agree exactly on two strong fields: mostly matches
-        -- and non-matches that disagree elsewhere. The broad phonetic blocks add many
-        -- non-matches that agree on their blocking fields, which random pairs (the u side)
-        -- do not: EM on those would take every candidate for a match.
-        coalesce(
-            {{ training_conditions | join('\n            or ') }},
-            false
-        ) as is_training_pair,
-        -- Which rules picked it (bit k: rule k of identity_training_rules): EM estimates each
+        -- EM learns from the pairs that agree exactly on two strong fields (training pairs):
+        -- mostly matches and non-matches that disagree elsewhere. The broad phonetic blocks
+        -- add many non-matches that agree on their blocking fields, which random pairs (the
+        -- u side) do not: EM on those would take every candidate for a match. Bit k says
+        -- that rule k of identity_training_rules picked the pair: EM estimates each
         -- comparison's m only on pairs picked by a rule that leaves the comparison free.
         {%- for condition in training_conditions %}
             case when {{ condition }} then {{ 2 ** loop.index0 }} else 0 end
@@ -188,4 +184,13 @@ final as (
 
 )
 
-select * from final
+select
+    record_id_l,
+    record_id_r,
+    is_deterministic_pair,
+    training_rule_mask > 0 as is_training_pair,
+    training_rule_mask,
+    {%- for c in segmint.identity_comparisons() %}
+        gamma_{{ c }}{% if not loop.last %},{% endif %}
+    {%- endfor %}
+from final

@@ -753,10 +753,14 @@ def convert_febrl(
     ] = None,
 ) -> None:
     """FEBRL person records as CRM contacts only (without soc_sec_id), with truth/."""
-    from segmint.datasets import landing_from_febrl
+    from segmint.datasets import DatasetError, landing_from_febrl
 
     folder = out or config.settings().landing_dir
-    rows = landing_from_febrl(paths, folder)
+    try:
+        rows = landing_from_febrl(paths, folder)
+    except (DatasetError, FileNotFoundError) as exc:
+        err.print(f"[red]conversion failed, nothing was written:[/red] {exc}")
+        raise typer.Exit(2) from exc
     console.print(
         f"{rows:,} contacts -> {folder / 'crm_contacts.csv'} (truth in {folder / 'truth'})"
     )

@@ -98,10 +98,30 @@ def landing_from_cdnow(path: Path, out_dir: Path) -> int:
     return len(orders)
 
 
+_FEBRL_COLUMNS = ("rec_id", "given_name", "surname", "street_number", "address_1", "suburb",
+                  "postcode", "date_of_birth")  # fmt: skip
+
+
 def _febrl_frame(path: Path) -> pd.DataFrame:
+    """A FEBRL file's records, every value stripped. Raises DatasetError naming the file and
+    what is missing: a column it needs, or a record id that names no person."""
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     frame.columns = [c.strip() for c in frame.columns]
-    return frame.apply(lambda col: col.str.strip())
+    missing = [c for c in _FEBRL_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DatasetError(
+            f"{path}: missing FEBRL column(s) {', '.join(missing)} (the header names "
+            f"{', '.join(frame.columns)})"
+        )
+    frame = frame.apply(lambda col: col.str.strip())
+    unmatched = ~frame["rec_id"].str.match(_REC_ID)
+    if unmatched.any():
+        row = int(unmatched.to_numpy().argmax())
+        raise DatasetError(
+            f"{path}: line {row + 2}, field rec_id: {frame['rec_id'].iloc[row]!r} is not a "
+            "FEBRL record id (rec-<person>-org or rec-<person>-dup-<n>)"
+        )
+    return frame
 
 
 def febrl_person(rec_id: str) -> int:
@@ -118,11 +138,11 @@ def landing_from_febrl(paths: list[Path], out_dir: Path) -> int:
     Returns the number of contact records written.
     """
     out_dir = Path(out_dir)
+    frames = [(Path(path), _febrl_frame(Path(path))) for path in paths]  # all read first
     (out_dir / "truth").mkdir(parents=True, exist_ok=True)
     contacts, truth = [], []
-    for path in paths:
-        people = _febrl_frame(Path(path))
-        system = Path(path).stem.lower()
+    for path, people in frames:
+        system = path.stem.lower()
         street = (people["street_number"] + " " + people["address_1"]).str.strip()
         dob = pd.to_datetime(people["date_of_birth"], format="%Y%m%d", errors="coerce")
         contacts.append(

@@ -48,3 +48,28 @@ def test_a_cdnow_file_with_a_bad_line_names_the_line_and_field(tmp_path):
     result = CliRunner().invoke(app, ["convert", "cdnow", str(bad), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "line 2, field date" in result.output
+
+
+def test_a_febrl_file_missing_a_column_or_with_a_foreign_id_is_refused(tmp_path):
+    from segmint.datasets import landing_from_febrl
+
+    header = ("rec_id, given_name, surname, street_number, address_1, address_2, suburb, "
+              "postcode, state, date_of_birth, soc_sec_id\n")  # fmt: skip
+    good = "rec-1-org, mia, berry, 4, giblin street, , bittern, 4814, vic, 19900506, 1\n"
+    foreign = tmp_path / "foreign.csv"
+    foreign.write_text(header + good + "person-2, zed, berry, 4, giblin street, , bittern, "
+                       "4814, vic, 19510120, 2\n")  # fmt: skip
+    with pytest.raises(DatasetError, match=r"foreign.csv: line 3, field rec_id: 'person-2'"):
+        landing_from_febrl([foreign], tmp_path / "out")
+    no_suburb = tmp_path / "no_suburb.csv"
+    no_suburb.write_text(header.replace(" suburb,", "") + good.replace(" bittern,", ""))
+    with pytest.raises(DatasetError, match="missing FEBRL column.s. suburb"):
+        landing_from_febrl([no_suburb], tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing written
+    result = CliRunner().invoke(
+        app, ["convert", "febrl", str(foreign), "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 2 and "field rec_id" in result.output
+    ok = tmp_path / "ok.csv"
+    ok.write_text(header + good)
+    assert landing_from_febrl([ok], tmp_path / "out") == 1

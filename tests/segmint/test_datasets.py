@@ -63,7 +63,7 @@ def test_a_febrl_file_missing_a_column_or_with_a_foreign_id_is_refused(tmp_path)
         landing_from_febrl([foreign], tmp_path / "out")
     no_suburb = tmp_path / "no_suburb.csv"
     no_suburb.write_text(header.replace(" suburb,", "") + good.replace(" bittern,", ""))
-    with pytest.raises(DatasetError, match="missing FEBRL column.s. suburb"):
+    with pytest.raises(DatasetError, match=r"missing FEBRL column\(s\) suburb"):
         landing_from_febrl([no_suburb], tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing written
     result = CliRunner().invoke(

@@ -745,6 +745,28 @@ def convert_cdnow(
     console.print(f"{rows:,} orders -> {folder / 'orders.csv'}")
 
 
+@convert_app.command("people")
+def convert_people(
+    path: Annotated[Path, typer.Argument(help="A labelled person CSV (splink's layouts).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Landing folder (default: SEGMINT_LANDING_DIR).")
+    ] = None,
+) -> None:
+    """Labelled person records (unique_id, cluster, names, ...) as CRM contacts, with truth/."""
+    from segmint.datasets import DatasetError
+    from segmint.evaluate import landing_from_labelled_people
+
+    folder = out or config.settings().landing_dir
+    try:
+        rows = landing_from_labelled_people(path, folder)
+    except (DatasetError, FileNotFoundError) as exc:
+        err.print(f"[red]conversion failed, nothing was written:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    console.print(
+        f"{rows:,} contacts -> {folder / 'crm_contacts.csv'} (truth in {folder / 'truth'})"
+    )
+
+
 @convert_app.command("febrl")
 def convert_febrl(
     paths: Annotated[list[Path], typer.Argument(help="FEBRL CSV files, one source system each.")],

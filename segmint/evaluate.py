@@ -192,16 +192,57 @@ def match_threshold(target) -> dict | None:
         return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row else None
 
 
-def landing_from_labelled_people(csv_path: Path, out_dir: Path) -> int:
-    """Map a labelled person file (splink's fake_1000 layout) onto the crm_contacts contract.
+# A labelled person file's columns: the contract column each may fill, by the names
+# splink's datasets use (fake_1000; historical_50k: postcode_fake, birth_place).
+_PEOPLE_COLUMNS = {
+    "email": ("email",),
+    "first_name": ("first_name",),
+    "last_name": ("surname", "last_name"),
+    "street": ("street", "address"),
+    "city": ("city", "birth_place"),
+    "postcode": ("postcode", "postcode_fake"),
+    "phone": ("phone",),
+    "date_of_birth": ("dob", "date_of_birth"),
+}
 
-    Columns unique_id, first_name, surname, dob, city, email and cluster (the true person)
-    become one contact record each from a source system named after the file, and the
-    cluster becomes the truth. Returns the number of records written.
+
+def _person_ids(cluster):
+    """The true person as a number: the label itself when every label is one (fake_1000),
+    else the labels numbered in order of appearance (historical_50k: Wikidata ids)."""
+    import pandas as pd
+
+    if cluster.str.fullmatch(r"\d+").all():
+        return cluster.astype(int)
+    return pd.Series(pd.factorize(cluster)[0], index=cluster.index)
+
+
+def landing_from_labelled_people(csv_path: Path, out_dir: Path) -> int:
+    """Map a labelled person file (splink's layouts: fake_1000, historical_50k) onto the
+    crm_contacts contract.
+
+    ``unique_id`` and ``cluster`` (the true person: a number or any label) are required;
+    each contract column is filled from the first of its names in _PEOPLE_COLUMNS the file
+    has, and left empty otherwise (a file with no email has none). Every record becomes one
+    contact of a source system named after the file, and the cluster becomes the truth.
+    Returns the number of records written. Raises segmint.datasets.DatasetError naming the
+    file and what is missing.
     """
     import pandas as pd
 
+    from segmint.datasets import DatasetError
+
     people = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    missing = [c for c in ("unique_id", "cluster") if c not in people.columns]
+    found = {
+        column: next((n for n in names if n in people.columns), None)
+        for column, names in _PEOPLE_COLUMNS.items()
+    }
+    if missing or not (found["first_name"] or found["last_name"]):
+        raise DatasetError(
+            f"{csv_path}: a labelled person file needs unique_id, cluster and a name column; "
+            f"missing {', '.join(missing) or 'first_name and surname'} (the header names "
+            f"{', '.join(people.columns)})"
+        )
     system = Path(csv_path).stem.replace("_", "").lower()
     out_dir = Path(out_dir)
     (out_dir / "truth").mkdir(parents=True, exist_ok=True)
@@ -209,11 +250,7 @@ def landing_from_labelled_people(csv_path: Path, out_dir: Path) -> int:
         {
             "contact_id": people["unique_id"],
             "source_system": system,
-            "email": people["email"],
-            "first_name": people["first_name"],
-            "last_name": people["surname"],
-            "city": people["city"],
-            "date_of_birth": people["dob"],
+            **{column: people[name] if name else "" for column, name in found.items()},
             "created_at": "2026-01-01T00:00:00Z",
             "updated_at": "2026-01-01T00:00:00Z",
         }
@@ -223,7 +260,7 @@ def landing_from_labelled_people(csv_path: Path, out_dir: Path) -> int:
         {
             "source_system": system,
             "contact_id": people["unique_id"],
-            "person_id": people["cluster"].astype(int),
+            "person_id": _person_ids(people["cluster"]),
         }
     )
     truth.to_parquet(out_dir / "truth" / "contacts.parquet")

@@ -73,3 +73,40 @@ def test_a_febrl_file_missing_a_column_or_with_a_foreign_id_is_refused(tmp_path)
     ok = tmp_path / "ok.csv"
     ok.write_text(header + good)
     assert landing_from_febrl([ok], tmp_path / "out") == 1
+
+
+def test_labelled_people_in_another_layout_and_with_text_labels_convert(tmp_path):
+    # splink's historical_50k layout: no email or city, a birth place and a fake postcode,
+    # and the true person as a Wikidata id rather than a number.
+    people = tmp_path / "historical_people.csv"
+    people.write_text(
+        "unique_id,cluster,full_name,first_name,surname,dob,birth_place,postcode_fake,gender\n"
+        "Q1-1,Q1,john smith,john,smith,1855-01-01,london,se1 7pb,male\n"
+        "Q1-2,Q1,jon smith,jon,smith,1855-01-01,londn,se1 7pb,male\n"
+        "Q9-1,Q9,mary jones,mary,jones,1901-03-04,leeds,ls1 4ap,female\n"
+    )
+    result = CliRunner().invoke(
+        app, ["convert", "people", str(people), "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 0, result.output
+    contacts = pd.read_csv(tmp_path / "o" / "crm_contacts.csv", dtype=str, keep_default_na=False)
+    assert contacts["city"].tolist() == ["london", "londn", "leeds"]
+    assert contacts["postcode"].tolist() == ["se1 7pb", "se1 7pb", "ls1 4ap"]
+    assert contacts["date_of_birth"].tolist() == ["1855-01-01", "1855-01-01", "1901-03-04"]
+    assert set(contacts["email"]) == {""}
+    truth = pd.read_parquet(tmp_path / "o" / "truth" / "contacts.parquet")
+    assert truth["person_id"].tolist() == [0, 0, 1]
+    # fake_1000's numeric clusters stay the person ids they are.
+    from segmint.evaluate import landing_from_labelled_people
+
+    assert landing_from_labelled_people(DATA / "fake_1000.csv", tmp_path / "f") == 1000
+    fake = pd.read_csv(DATA / "fake_1000.csv")
+    truth = pd.read_parquet(tmp_path / "f" / "truth" / "contacts.parquet")
+    assert truth["person_id"].tolist() == fake["cluster"].tolist()
+    unnamed = tmp_path / "unnamed.csv"
+    unnamed.write_text("unique_id,cluster,city\n1,1,leeds\n")
+    refused = CliRunner().invoke(
+        app, ["convert", "people", str(unnamed), "--out", str(tmp_path / "u")]
+    )
+    assert refused.exit_code == 2 and "needs unique_id, cluster and a name column" in refused.output
+    assert not (tmp_path / "u").exists()

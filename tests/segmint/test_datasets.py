@@ -33,6 +33,11 @@ def test_the_cdnow_master_layout_gives_the_same_orders_as_the_sample(tmp_path):
         in_master.sort_values("order_id").reset_index(drop=True),
         in_sample.sort_values("order_id").reset_index(drop=True),
     )
+    # The master file as its authors publish it: no header line.
+    bare = tmp_path / "CDNOW_master.txt"
+    bare.write_text("".join((DATA / "cdnow_master_excerpt.txt").read_text().splitlines(True)[1:]))
+    assert landing_from_cdnow(bare, tmp_path / "bare") == 427
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "bare" / "orders.csv"), from_master)
 
 
 def test_a_cdnow_file_with_a_bad_line_names_the_line_and_field(tmp_path):

@@ -726,66 +726,59 @@ convert_app = typer.Typer(
 app.add_typer(convert_app, name="convert")
 
 
-@convert_app.command("cdnow")
-def convert_cdnow(
-    path: Annotated[Path, typer.Argument(help="The CDNOW purchase file (whitespace-separated).")],
-    out: Annotated[
-        Path | None, typer.Option(help="Landing folder (default: SEGMINT_LANDING_DIR).")
-    ] = None,
-) -> None:
-    """CDNOW purchases as orders only (no CRM, events, tickets or consent)."""
-    from segmint.datasets import DatasetError, landing_from_cdnow
+_OutOption = Annotated[
+    Path | None, typer.Option(help="Landing folder (default: SEGMINT_LANDING_DIR).")
+]
+
+
+def _convert(convert, source, out: Path | None, written: str) -> None:
+    """Run a dataset converter into the landing folder; a file it cannot read fails the
+    command (exit 2) with the converter's message, which names file, line and field."""
+    from segmint.datasets import DatasetError
 
     folder = out or config.settings().landing_dir
     try:
-        rows = landing_from_cdnow(path, folder)
+        rows = convert(source, folder)
     except (DatasetError, FileNotFoundError) as exc:
         err.print(f"[red]conversion failed, nothing was written:[/red] {exc}")
         raise typer.Exit(2) from exc
-    console.print(f"{rows:,} orders -> {folder / 'orders.csv'}")
+    console.print(f"{rows:,} {written.format(folder=folder)}")
+
+
+_CONTACTS_WRITTEN = "contacts -> {folder}/crm_contacts.csv (truth in {folder}/truth)"
+
+
+@convert_app.command("cdnow")
+def convert_cdnow(
+    path: Annotated[Path, typer.Argument(help="The CDNOW purchase file (whitespace-separated).")],
+    out: _OutOption = None,
+) -> None:
+    """CDNOW purchases as orders only (no CRM, events, tickets or consent)."""
+    from segmint.datasets import landing_from_cdnow
+
+    _convert(landing_from_cdnow, path, out, "orders -> {folder}/orders.csv")
 
 
 @convert_app.command("people")
 def convert_people(
     path: Annotated[Path, typer.Argument(help="A labelled person CSV (splink's layouts).")],
-    out: Annotated[
-        Path | None, typer.Option(help="Landing folder (default: SEGMINT_LANDING_DIR).")
-    ] = None,
+    out: _OutOption = None,
 ) -> None:
     """Labelled person records (unique_id, cluster, names, ...) as CRM contacts, with truth/."""
-    from segmint.datasets import DatasetError
     from segmint.evaluate import landing_from_labelled_people
 
-    folder = out or config.settings().landing_dir
-    try:
-        rows = landing_from_labelled_people(path, folder)
-    except (DatasetError, FileNotFoundError) as exc:
-        err.print(f"[red]conversion failed, nothing was written:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    console.print(
-        f"{rows:,} contacts -> {folder / 'crm_contacts.csv'} (truth in {folder / 'truth'})"
-    )
+    _convert(landing_from_labelled_people, path, out, _CONTACTS_WRITTEN)
 
 
 @convert_app.command("febrl")
 def convert_febrl(
     paths: Annotated[list[Path], typer.Argument(help="FEBRL CSV files, one source system each.")],
-    out: Annotated[
-        Path | None, typer.Option(help="Landing folder (default: SEGMINT_LANDING_DIR).")
-    ] = None,
+    out: _OutOption = None,
 ) -> None:
     """FEBRL person records as CRM contacts only (without soc_sec_id), with truth/."""
-    from segmint.datasets import DatasetError, landing_from_febrl
+    from segmint.datasets import landing_from_febrl
 
-    folder = out or config.settings().landing_dir
-    try:
-        rows = landing_from_febrl(paths, folder)
-    except (DatasetError, FileNotFoundError) as exc:
-        err.print(f"[red]conversion failed, nothing was written:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    console.print(
-        f"{rows:,} contacts -> {folder / 'crm_contacts.csv'} (truth in {folder / 'truth'})"
-    )
+    _convert(landing_from_febrl, paths, out, _CONTACTS_WRITTEN)
 
 
 @evaluate_app.command("identity")

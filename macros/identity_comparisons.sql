@@ -38,3 +38,10 @@
         {'keys': ['email_local'], 'fixes': ['email']},
     ]) }}
 {%- endmacro %}
+
+{% macro identity_deterministic_fixes() -%}
+    {#- The comparisons whose levels the deterministic graph fixes on the pairs it joins
+        (they share an email or a phone): those pairs train EM's m of every other
+        comparison, as a training rule does (identity_training_rules). -#}
+    {{ return(['email', 'phone']) }}
+{%- endmacro %}

@@ -9,9 +9,9 @@
 {%- set rounds = var('identity_em_iterations') %}
 {#- Per comparison, the training pairs its m is estimated on: those picked by a training
     rule that leaves it free (identity_training_rules), and the pairs the deterministic
-    graph joins, except for email and phone (the identifiers that join them). Were the
-    pairs picked by a rule on the comparison itself counted, every match among them would
-    agree there: with names the only rule that finds pairs (no birth date, no postcode), EM
+    graph joins, unless that graph fixes the comparison (identity_deterministic_fixes).
+    Were the pairs picked by a rule on the comparison itself counted, every match among
+    them would agree there: with names the only rule that finds pairs (no birth date, no postcode), EM
     gave name typos an m of zero and recall fell to 0.59 on FEBRL 3 without those columns. #}
 {%- set rules = segmint.identity_training_rules() %}
 {%- set trains = {} %}
@@ -22,7 +22,9 @@
             {%- do tests.append('mod(floor(training_rule_mask / ' ~ 2 ** loop.index0 ~ '), 2) = 1') %}
         {%- endif %}
     {%- endfor %}
-    {%- if c not in ['email', 'phone'] %}{% do tests.append('is_deterministic_pair') %}{% endif %}
+    {%- if c not in segmint.identity_deterministic_fixes() %}
+        {%- do tests.append('is_deterministic_pair') %}
+    {%- endif %}
     {%- do trains.update({c: '(' ~ (tests | join(' or ') or 'false') ~ ')'}) %}
 {%- endfor %}
 

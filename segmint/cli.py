@@ -761,13 +761,33 @@ def convert_cdnow(
 
 @convert_app.command("people")
 def convert_people(
-    path: Annotated[Path, typer.Argument(help="A labelled person CSV (splink's layouts).")],
+    path: Annotated[Path, typer.Argument(help="A labelled person CSV (record id, person, names).")],
     out: _OutOption = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column",
+            "-c",
+            metavar="FIELD=HEADER",
+            help="Read FIELD (unique_id, cluster, first_name, last_name, full_name, email, "
+            "street, city, postcode, phone, date_of_birth) from the column HEADER; repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Labelled person records (unique_id, cluster, names, ...) as CRM contacts, with truth/."""
+    from functools import partial
+
     from segmint.evaluate import landing_from_labelled_people
 
-    _convert(landing_from_labelled_people, path, out, _CONTACTS_WRITTEN)
+    columns = {}
+    for pair in column or []:
+        field, sep, header = pair.partition("=")
+        if not sep or not field.strip() or not header.strip():
+            err.print(f"[red]--column {pair}: expected FIELD=HEADER[/red]")
+            raise typer.Exit(2)
+        columns[field.strip()] = header.strip()
+    convert = partial(landing_from_labelled_people, columns=columns)
+    _convert(convert, path, out, _CONTACTS_WRITTEN)
 
 
 @convert_app.command("febrl")

@@ -192,18 +192,97 @@ def match_threshold(target) -> dict | None:
         return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row else None
 
 
-# A labelled person file's columns: the contract column each may fill, by the names
-# splink's datasets use (fake_1000; historical_50k: postcode_fake, birth_place).
+# A labelled person file's columns: each field the converter fills, by the header names
+# person files commonly use (splink's fake_1000 and historical_50k, FEBRL-style and voter-roll
+# exports), the first found winning. Headers match case-insensitively, with spaces and
+# hyphens read as underscores; --column TARGET=HEADER names any other header.
 _PEOPLE_COLUMNS = {
-    "email": ("email",),
-    "first_name": ("first_name",),
-    "last_name": ("surname", "last_name"),
-    "street": ("street", "address"),
-    "city": ("city", "birth_place"),
-    "postcode": ("postcode", "postcode_fake"),
-    "phone": ("phone",),
-    "date_of_birth": ("dob", "date_of_birth"),
+    "unique_id": ("unique_id", "id", "record_id", "rec_id"),
+    "cluster": ("cluster", "person_id", "true_id", "entity_id", "match_id"),
+    "email": ("email", "email_address"),
+    "first_name": ("first_name", "given_name", "forename", "firstname", "fname"),
+    "last_name": ("surname", "last_name", "family_name", "lastname", "lname"),
+    "full_name": ("full_name", "name"),
+    "street": ("street", "address", "street_address", "address_1", "address_line_1"),
+    "city": ("city", "town", "suburb", "locality", "birth_place"),
+    "postcode": ("postcode", "postcode_fake", "zip", "zip_code", "zipcode", "postal_code"),
+    "phone": ("phone", "phone_number", "telephone", "mobile"),
+    "date_of_birth": ("dob", "date_of_birth", "birth_date", "birthdate"),
 }
+# The contract columns filled from them (full_name only fills first and last name).
+_CONTACT_FIELDS = (
+    "email", "first_name", "last_name", "street", "city", "postcode", "phone", "date_of_birth",
+)  # fmt: skip
+# Birth date layouts, tried on the whole column: the one that reads the most values wins, so
+# 03/04/1990 is read as the file's other dates are (day first only when nothing tells).
+_DATE_LAYOUTS = (
+    "%Y-%m-%d", "%Y%m%d", "%d/%m/%Y", "%m/%d/%Y", "%Y/%m/%d", "%d.%m.%Y", "%d-%m-%Y",
+    "%Y-%m-%d %H:%M:%S",
+)  # fmt: skip
+
+
+def _header_key(name: str) -> str:
+    return name.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def _people_columns(csv_path: Path, header, overrides: dict[str, str]) -> dict[str, str | None]:
+    """Each field of _PEOPLE_COLUMNS -> the file's header that fills it (None: none does)."""
+    from segmint.datasets import DatasetError
+
+    by_key = {}
+    for name in header:
+        by_key.setdefault(_header_key(name), name)
+    found = {
+        field: next((by_key[n] for n in names if n in by_key), None)
+        for field, names in _PEOPLE_COLUMNS.items()
+    }
+    for field, name in overrides.items():
+        if field not in _PEOPLE_COLUMNS:
+            raise DatasetError(
+                f"{csv_path}: --column {field}={name}: {field} is not one of "
+                f"{', '.join(_PEOPLE_COLUMNS)}"
+            )
+        if name not in header and _header_key(name) not in by_key:
+            raise DatasetError(
+                f"{csv_path}: --column {field}={name}: the file has no column {name!r} "
+                f"(the header names {', '.join(header)})"
+            )
+        found[field] = name if name in header else by_key[_header_key(name)]
+    return found
+
+
+def _split_full_names(names):
+    """First and last name from a full name: "Smith, John" or "John Smith" (the first and
+    the last word; a single word is a last name)."""
+    import pandas as pd
+
+    text = names.fillna("").str.strip()
+    comma = text.str.contains(",", regex=False)
+    before, _, after = text.str.partition(",").T.values
+    words = text.str.split()
+    first = words.str[0].where(words.str.len() > 1, "")
+    last = words.str[-1].fillna("")
+    first = pd.Series(after, index=text.index).str.strip().where(comma, first)
+    last = pd.Series(before, index=text.index).str.strip().where(comma, last)
+    return first.fillna(""), last.fillna("")
+
+
+def iso_birth_dates(values):
+    """Birth dates as YYYY-MM-DD, read in the layout (_DATE_LAYOUTS) that reads most of the
+    column; a value it cannot read is left empty, as FEBRL's invalid dates are (a contact
+    with an unreadable birth date is still a contact)."""
+    import pandas as pd
+
+    text = values.fillna("").str.strip()
+    given = text[text != ""]
+    if given.empty:
+        return text
+    best = max(
+        _DATE_LAYOUTS,
+        key=lambda layout: pd.to_datetime(given, format=layout, errors="coerce").notna().sum(),
+    )
+    parsed = pd.to_datetime(text.where(text != ""), format=best, errors="coerce")
+    return parsed.dt.strftime("%Y-%m-%d").fillna("")
 
 
 def _person_ids(cluster):
@@ -216,14 +295,17 @@ def _person_ids(cluster):
     return pd.Series(pd.factorize(cluster)[0], index=cluster.index)
 
 
-def landing_from_labelled_people(csv_path: Path, out_dir: Path) -> int:
-    """Map a labelled person file (splink's layouts: fake_1000, historical_50k) onto the
-    crm_contacts contract.
+def landing_from_labelled_people(
+    csv_path: Path, out_dir: Path, columns: dict[str, str] | None = None
+) -> int:
+    """Map a labelled person file onto the crm_contacts contract.
 
-    ``unique_id`` and ``cluster`` (the true person: a number or any label) are required;
-    each contract column is filled from the first of its names in _PEOPLE_COLUMNS the file
-    has, and left empty otherwise (a file with no email has none). Every record becomes one
-    contact of a source system named after the file, and the cluster becomes the truth.
+    A record id and the true person (``cluster``: a number or any label) are required; each
+    contract column is filled from the first of its names in _PEOPLE_COLUMNS the file has
+    (``columns`` maps a field to another header), and left empty otherwise (a file with no
+    email has none). A full name fills first and last name when the file has neither. Birth
+    dates are written as YYYY-MM-DD from the layout most of them are in. Every record becomes
+    one contact of a source system named after the file, and the cluster becomes the truth.
     Returns the number of records written. Raises segmint.datasets.DatasetError naming the
     file and what is missing.
     """
@@ -232,25 +314,28 @@ def landing_from_labelled_people(csv_path: Path, out_dir: Path) -> int:
     from segmint.datasets import DatasetError
 
     people = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    missing = [c for c in ("unique_id", "cluster") if c not in people.columns]
-    found = {
-        column: next((n for n in names if n in people.columns), None)
-        for column, names in _PEOPLE_COLUMNS.items()
-    }
-    if missing or not (found["first_name"] or found["last_name"]):
+    found = _people_columns(csv_path, list(people.columns), columns or {})
+    missing = [f for f in ("unique_id", "cluster") if not found[f]]
+    named = found["first_name"] or found["last_name"] or found["full_name"]
+    if missing or not named:
         raise DatasetError(
             f"{csv_path}: a labelled person file needs unique_id, cluster and a name column; "
             f"missing {', '.join(missing) or 'first_name and surname'} (the header names "
-            f"{', '.join(people.columns)})"
+            f"{', '.join(people.columns)}; --column FIELD=HEADER names others)"
         )
+    fields = {f: people[found[f]] if found[f] else "" for f in _CONTACT_FIELDS}
+    if not (found["first_name"] or found["last_name"]):
+        fields["first_name"], fields["last_name"] = _split_full_names(people[found["full_name"]])
+    if found["date_of_birth"]:
+        fields["date_of_birth"] = iso_birth_dates(people[found["date_of_birth"]])
     system = Path(csv_path).stem.replace("_", "").lower()
     out_dir = Path(out_dir)
     (out_dir / "truth").mkdir(parents=True, exist_ok=True)
     contacts = pd.DataFrame(
         {
-            "contact_id": people["unique_id"],
+            "contact_id": people[found["unique_id"]],
             "source_system": system,
-            **{column: people[name] if name else "" for column, name in found.items()},
+            **fields,
             "created_at": "2026-01-01T00:00:00Z",
             "updated_at": "2026-01-01T00:00:00Z",
         }
@@ -259,8 +344,8 @@ def landing_from_labelled_people(csv_path: Path, out_dir: Path) -> int:
     truth = pd.DataFrame(
         {
             "source_system": system,
-            "contact_id": people["unique_id"],
-            "person_id": _person_ids(people["cluster"]),
+            "contact_id": people[found["unique_id"]],
+            "person_id": _person_ids(people[found["cluster"]]),
         }
     )
     truth.to_parquet(out_dir / "truth" / "contacts.parquet")

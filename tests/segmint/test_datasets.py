@@ -115,3 +115,68 @@ def test_labelled_people_in_another_layout_and_with_text_labels_convert(tmp_path
     )
     assert refused.exit_code == 2 and "needs unique_id, cluster and a name column" in refused.output
     assert not (tmp_path / "u").exists()
+
+
+def test_labelled_people_under_other_headers_with_day_first_dates_convert(tmp_path):
+    # A voter-roll style export: its own header names, birth dates day first, a full name
+    # as well as its parts, and the true person under another name.
+    people = tmp_path / "voters.csv"
+    people.write_text(
+        "Record ID,Person-ID,Given Name,Family Name,Full Name,Zip Code,Town,Birth Date\n"
+        "a1,7,ann,lee,ann lee,2000,sydney,03/04/1990\n"
+        "a2,7,anne,lee,anne lee,2000,sydny,25/04/1990\n"
+        "b1,9,bob,ng,bob ng,3000,perth,not known\n"
+        "b2,9,bob,ng,bob ng,3000,perth,\n"
+    )
+    result = CliRunner().invoke(
+        app, ["convert", "people", str(people), "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 0, result.output
+    contacts = pd.read_csv(tmp_path / "o" / "crm_contacts.csv", dtype=str, keep_default_na=False)
+    assert contacts["contact_id"].tolist() == ["a1", "a2", "b1", "b2"]
+    assert contacts["first_name"].tolist() == ["ann", "anne", "bob", "bob"]
+    assert contacts["last_name"].tolist() == ["lee", "lee", "ng", "ng"]
+    assert contacts["postcode"].tolist() == ["2000", "2000", "3000", "3000"]
+    assert contacts["city"].tolist() == ["sydney", "sydny", "perth", "perth"]
+    # 25/04 says the file is day first, so 03/04 is the 3rd of April; an unreadable date
+    # is left empty and the contact kept.
+    assert contacts["date_of_birth"].tolist() == ["1990-04-03", "1990-04-25", "", ""]
+    truth = pd.read_parquet(tmp_path / "o" / "truth" / "contacts.parquet")
+    assert truth["person_id"].tolist() == [7, 7, 9, 9]
+
+
+def test_labelled_people_with_a_full_name_only_and_named_columns_convert(tmp_path):
+    people = tmp_path / "crm.csv"
+    people.write_text(
+        "uid,label,name,res_city_desc,dob\n1,p1,Smith, John,leeds,1980-01-02\n".replace(
+            "Smith, John", '"Smith, John"'
+        )
+        + "2,p1,John Smith,leeds,1980-01-02\n"
+        "3,p2,Prince,york,19790305\n"
+    )
+    result = CliRunner().invoke(
+        app,
+        ["convert", "people", str(people), "--out", str(tmp_path / "o"),
+         "--column", "unique_id=uid", "-c", "cluster=label", "-c", "city=res_city_desc"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    contacts = pd.read_csv(tmp_path / "o" / "crm_contacts.csv", dtype=str, keep_default_na=False)
+    assert contacts["first_name"].tolist() == ["John", "John", ""]
+    assert contacts["last_name"].tolist() == ["Smith", "Smith", "Prince"]
+    assert contacts["city"].tolist() == ["leeds", "leeds", "york"]
+    # Most dates are ISO: the one in another layout is not guessed at.
+    assert contacts["date_of_birth"].tolist() == ["1980-01-02", "1980-01-02", ""]
+    truth = pd.read_parquet(tmp_path / "o" / "truth" / "contacts.parquet")
+    assert truth["person_id"].tolist() == [0, 0, 1]
+    for args, message in (
+        (["-c", "town=res_city_desc"], "town is not one of unique_id, cluster"),
+        (["-c", "city=nowhere"], "the file has no column 'nowhere'"),
+        (["-c", "city"], "expected FIELD=HEADER"),
+    ):
+        refused = CliRunner().invoke(
+            app,
+            ["convert", "people", str(people), "--out", str(tmp_path / "x"),
+             "-c", "unique_id=uid", "-c", "cluster=label", *args],
+        )  # fmt: skip
+        assert refused.exit_code == 2 and message in refused.output, refused.output
+    assert not (tmp_path / "x").exists()

@@ -571,7 +571,6 @@ def _load_file(
     staged, present = _stage_file(con, contract, path, present)
     result.ignored_columns = sorted(set(present) - {c.name for c in contract.columns})
     try:
-        result.rows_read = con.execute(f"select count(*) from {staged}").fetchall()[0][0]
         kept = _without_suppressed(con, contract, staged, result)
         bad_rows = f"{staged}_bad"
         con.execute(f"create temp table {bad_rows} as {violations_sql(contract, kept, _q)}")
@@ -581,20 +580,23 @@ def _load_file(
         typed = ", ".join(
             _typed(f"s.{_q(c.name)}", c.json_type, c.format) for c in contract.columns
         )
-        con.execute(
+        # Rows read = loaded + quarantined + suppressed: the loaded ones counted as inserted
+        # (no pass over the file of its own to count them).
+        result.rows_loaded = con.execute(
             f"""insert into {RAW_SCHEMA}.{contract.table}
                 select {typed}, {meta}
                 from {kept} as s{without_bad}"""
-        )
-        con.execute(
-            f"""insert into {RAW_SCHEMA}.quarantined_rows
-                select {_lit(load_id)}, {_lit(contract.table)}, {_lit(str(path))}, b._row,
-                       b.field, b.reason, b.errors, s._payload, {_lit(now)}::timestamp
-                from {bad_rows} as b join {staged} as s on s._row = b._row
-                order by b._row"""
-        )
+        ).fetchall()[0][0]
+        if n_bad:
+            con.execute(
+                f"""insert into {RAW_SCHEMA}.quarantined_rows
+                    select {_lit(load_id)}, {_lit(contract.table)}, {_lit(str(path))}, b._row,
+                           b.field, b.reason, b.errors, s._payload, {_lit(now)}::timestamp
+                    from {bad_rows} as b join {staged} as s on s._row = b._row
+                    order by b._row"""
+            )
         result.rows_quarantined = n_bad
-        result.rows_loaded = result.rows_read - result.rows_quarantined - result.rows_suppressed
+        result.rows_read = result.rows_loaded + result.rows_quarantined + result.rows_suppressed
         if _exists_temp(con, f"{staged}_rejected"):
             # Rows the reader could not take: quarantined with its message and the raw line.
             rejected = con.execute(

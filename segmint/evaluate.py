@@ -210,9 +210,9 @@ _PEOPLE_COLUMNS = {
     "date_of_birth": ("dob", "date_of_birth", "birth_date", "birthdate"),
 }
 # The contract columns filled from them (full_name only fills first and last name).
-_CONTACT_FIELDS = (
-    "email", "first_name", "last_name", "street", "city", "postcode", "phone", "date_of_birth",
-)  # fmt: skip
+_CONTACT_FIELDS = tuple(
+    f for f in _PEOPLE_COLUMNS if f not in ("unique_id", "cluster", "full_name")
+)
 # Birth date layouts, tried on the whole column: the one that reads the most values wins, so
 # 03/04/1990 is read as the file's other dates are (day first only when nothing tells).
 _DATE_LAYOUTS = (

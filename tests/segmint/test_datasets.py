@@ -90,11 +90,7 @@ def test_labelled_people_in_another_layout_and_with_text_labels_convert(tmp_path
         "Q1-2,Q1,jon smith,jon,smith,1855-01-01,londn,se1 7pb,male\n"
         "Q9-1,Q9,mary jones,mary,jones,1901-03-04,leeds,ls1 4ap,female\n"
     )
-    result = CliRunner().invoke(
-        app, ["convert", "people", str(people), "--out", str(tmp_path / "o")]
-    )
-    assert result.exit_code == 0, result.output
-    contacts = pd.read_csv(tmp_path / "o" / "crm_contacts.csv", dtype=str, keep_default_na=False)
+    contacts = _converted_people(people, tmp_path / "o")
     assert contacts["city"].tolist() == ["london", "londn", "leeds"]
     assert contacts["postcode"].tolist() == ["se1 7pb", "se1 7pb", "ls1 4ap"]
     assert contacts["date_of_birth"].tolist() == ["1855-01-01", "1855-01-01", "1901-03-04"]
@@ -128,11 +124,7 @@ def test_labelled_people_under_other_headers_with_day_first_dates_convert(tmp_pa
         "b1,9,bob,ng,bob ng,3000,perth,not known\n"
         "b2,9,bob,ng,bob ng,3000,perth,\n"
     )
-    result = CliRunner().invoke(
-        app, ["convert", "people", str(people), "--out", str(tmp_path / "o")]
-    )
-    assert result.exit_code == 0, result.output
-    contacts = pd.read_csv(tmp_path / "o" / "crm_contacts.csv", dtype=str, keep_default_na=False)
+    contacts = _converted_people(people, tmp_path / "o")
     assert contacts["contact_id"].tolist() == ["a1", "a2", "b1", "b2"]
     assert contacts["first_name"].tolist() == ["ann", "anne", "bob", "bob"]
     assert contacts["last_name"].tolist() == ["lee", "lee", "ng", "ng"]
@@ -154,13 +146,10 @@ def test_labelled_people_with_a_full_name_only_and_named_columns_convert(tmp_pat
         + "2,p1,John Smith,leeds,1980-01-02\n"
         "3,p2,Prince,york,19790305\n"
     )
-    result = CliRunner().invoke(
-        app,
-        ["convert", "people", str(people), "--out", str(tmp_path / "o"),
-         "--column", "unique_id=uid", "-c", "cluster=label", "-c", "city=res_city_desc"],
+    contacts = _converted_people(
+        people, tmp_path / "o", "--column", "unique_id=uid", "-c", "cluster=label",
+        "-c", "city=res_city_desc",
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    contacts = pd.read_csv(tmp_path / "o" / "crm_contacts.csv", dtype=str, keep_default_na=False)
     assert contacts["first_name"].tolist() == ["John", "John", ""]
     assert contacts["last_name"].tolist() == ["Smith", "Smith", "Prince"]
     assert contacts["city"].tolist() == ["leeds", "leeds", "york"]
@@ -180,3 +169,12 @@ def test_labelled_people_with_a_full_name_only_and_named_columns_convert(tmp_pat
         )  # fmt: skip
         assert refused.exit_code == 2 and message in refused.output, refused.output
     assert not (tmp_path / "x").exists()
+
+
+def _converted_people(people: Path, out: Path, *options: str) -> pd.DataFrame:
+    """`segmint convert people` run as a user runs it; the contacts it wrote, as text."""
+    result = CliRunner().invoke(
+        app, ["convert", "people", str(people), "--out", str(out), *options]
+    )
+    assert result.exit_code == 0, result.output
+    return pd.read_csv(out / "crm_contacts.csv", dtype=str, keep_default_na=False)

@@ -769,8 +769,8 @@ def convert_people(
             "--column",
             "-c",
             metavar="FIELD=HEADER",
-            help="Read FIELD (unique_id, cluster, first_name, last_name, full_name, email, "
-            "street, city, postcode, phone, date_of_birth) from the column HEADER; repeatable.",
+            help="Read FIELD (a contact field, unique_id or cluster; an unknown one lists them) "
+            "from the column HEADER; repeatable.",
         ),
     ] = None,
 ) -> None:

@@ -10,6 +10,7 @@ import sys
 from functools import cached_property
 from pathlib import Path
 
+import yaml
 from dagster_dbt import DbtCliResource, DbtProject
 from packaging import version
 
@@ -19,7 +20,13 @@ from segmint.config import PROJECT_DIR
 # only when dbt runs by hand: in a run, the warehouse resource's path is the one both Python
 # steps and dbt steps write, whatever the launchpad sets.
 DUCKDB_PATH_VAR = "segmint_duckdb_path"
-_SOURCES_OF_TRUTH = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "snapshots")
+# The files a parse reads: the two project files, and the folders dbt_project.yml names
+# (dbt's defaults where it names none), singular tests included.
+_PROJECT_FILES = ("dbt_project.yml", "profiles.yml")
+_PATH_KEYS = {
+    "model-paths": ["models"], "macro-paths": ["macros"], "seed-paths": ["seeds"],
+    "snapshot-paths": ["snapshots"], "test-paths": ["tests"], "analysis-paths": ["analyses"],
+}  # fmt: skip
 
 dbt_project = DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR)
 
@@ -58,12 +65,18 @@ def warehouse_vars(duckdb_path: Path | str) -> list[str]:
     return ["--vars", json.dumps({DUCKDB_PATH_VAR: str(duckdb_path)})]
 
 
+def _sources_of_truth(project_dir: Path) -> list[str]:
+    config = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+    folders = [p for key, default in _PATH_KEYS.items() for p in config.get(key, default)]
+    return [*_PROJECT_FILES, *folders]
+
+
 def manifest_is_stale(project: DbtProject = dbt_project) -> bool:
     manifest = project.manifest_path
     if not manifest.exists():
         return True
     built = manifest.stat().st_mtime
-    for name in _SOURCES_OF_TRUTH:
+    for name in _sources_of_truth(Path(project.project_dir)):
         path = Path(project.project_dir) / name
         files = [path] if path.is_file() else path.rglob("*")
         if any(f.is_file() and f.stat().st_mtime > built for f in files):

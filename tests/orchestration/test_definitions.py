@@ -1,3 +1,4 @@
+import os
 from dataclasses import replace
 
 import dagster as dg
@@ -244,6 +245,9 @@ def test_dbt_tests_are_asset_checks():
     checks = {f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys}
     assert "staging/stg_shop__orders:unique_stg_shop__orders_order_id" in checks
     assert "staging/stg_web__events:not_null_stg_web__events_event_id" in checks
+    # A singular test over several models is a check of the one its meta names, not an
+    # observation with a warning in every run.
+    assert "intermediate/int_identity__components:identity_graph_converged" in checks
 
 
 def test_daily_schedule_and_landing_sensor_target_the_whole_graph():
@@ -367,3 +371,28 @@ def test_loading_the_code_location_leaves_the_heavy_libraries_to_the_steps(tmp_p
                          timeout=300)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_manifest_is_stale_when_any_file_dbt_parses_changed(tmp_path):
+    from types import SimpleNamespace
+
+    from orchestration.defs.dbt_project import manifest_is_stale
+
+    (tmp_path / "dbt_project.yml").write_text('name: p\ntest-paths: ["tests/dbt"]\n')
+    for folder in ("models", "tests/dbt", "tests/python"):
+        (tmp_path / folder).mkdir(parents=True)
+    manifest = tmp_path / "target" / "manifest.json"
+    manifest.parent.mkdir()
+    manifest.write_text("{}")
+    project = SimpleNamespace(project_dir=str(tmp_path), manifest_path=manifest)
+    assert not manifest_is_stale(project)
+
+    def touched_after_the_parse(path):
+        path.write_text("select 1")
+        later = manifest.stat().st_mtime + 10
+        os.utime(path, (later, later))
+
+    touched_after_the_parse(tmp_path / "tests/python/test_x.py")  # dbt does not read it
+    assert not manifest_is_stale(project)
+    touched_after_the_parse(tmp_path / "tests/dbt/a_singular_test.sql")
+    assert manifest_is_stale(project)

@@ -317,15 +317,17 @@ def test_damaged_json_lines_are_quarantined_and_blank_lines_skipped(tmp_path):
         b'"just a string"',  # 4 not an object
         row.format("o5").encode().replace(b"o5", b"o\xe95"),  # 5 not UTF-8
         row.format("o6").encode(),  # 6 loads
-    ]
+        row.format("o7").encode().replace(b"}", b', "note": "' + b"x" * 3_000_000 + b'"}'),
+    ]  # 7 over the line size limit
     (landing / "orders.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     report = load(landing, tmp_path / "w.duckdb")
     (result,) = report.files
-    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (5, 2, 3)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (6, 2, 4)
     bad = _quarantine(tmp_path / "w.duckdb")
-    assert sorted(bad) == [3, 4, 5]
+    assert sorted(bad) == [3, 4, 5, 7]
     assert bad[3] == ("(row)", "(row): not a JSON object", '{"order_id": "o3", "broken')
     assert bad[5][0] == "(row)" and "not utf-8" in bad[5][1]
+    assert "line size" in bad[7][1] and bad[7][2].startswith('{"order_id": "o7"')
 
 
 @pytest.mark.parametrize("name", ["orders.csv", "orders.jsonl", "orders.parquet"])

@@ -345,6 +345,8 @@ keyed as (
 
 tags as (
 
+    -- Only for the customers a destination has a key for (about half of all pairs of
+    -- destination and customer at 100k customers): the rest are never sent.
     select
         destinations.destination,
         segments.customer_id,
@@ -355,6 +357,10 @@ tags as (
     inner join destination_segment_types
         on segments.segment_type = destination_segment_types.segment_type
     inner join destinations on destination_segment_types.destination = destinations.destination
+    inner join keyed
+        on
+            destinations.destination = keyed.destination
+            and segments.customer_id = keyed.customer_id
     group by destinations.destination, segments.customer_id
 
 ),

@@ -1,0 +1,18 @@
+{% macro relation_fingerprint(relation) -%}
+    {#- SQL: a fingerprint of the content of `relation` (aliased `t`), whatever the order of its
+        rows: its row count and the XOR of its rows' 64-bit hashes, as text. -#}
+    {{ return(adapter.dispatch('relation_fingerprint', 'segmint')(relation)) }}
+{%- endmacro %}
+
+{% macro default__relation_fingerprint(relation) -%}
+    {#- Every column named: `hash(*)` is Snowflake's, not every engine that speaks its SQL has
+        it; the hash as text, since engines disagree on its sign. -#}
+    {%- set columns = adapter.get_columns_in_relation(relation) -%}
+    cast(count(*) as {{ dbt.type_string() }}) || ':' || coalesce(cast(bitxor_agg(hash(
+        {%- for column in columns %}t.{{ column.quoted }}{{ ', ' if not loop.last }}{% endfor -%}
+    )) as {{ dbt.type_string() }}), '')
+{%- endmacro %}
+
+{% macro duckdb__relation_fingerprint(relation) -%}
+    cast(count(*) as varchar) || ':' || coalesce(cast(bit_xor(hash(t)) as varchar), '')
+{%- endmacro %}

@@ -1,7 +1,7 @@
-{% macro input_fingerprint(node, store) -%}
+{% macro input_fingerprint(node, store, name) -%}
     {#- The key of a build of `node` (used by cached_table): an MD5 of its compiled SQL and of
         the content fingerprint of every relation it depends on; and the key `store` holds
-        from its last build (none if it has none). One query for all of them. -#}
+        under `name` from its last build (none if it has none). One query for all of them. -#}
     {%- set selects = [] -%}
     {%- for unique_id in node.depends_on.nodes | sort -%}
         {%- set upstream = graph.nodes.get(unique_id) or graph.sources.get(unique_id) -%}
@@ -15,7 +15,7 @@
             ~ segmint.relation_fingerprint(relation) ~ " as fingerprint from " ~ relation ~ " as t") -%}
     {%- endfor -%}
     {%- do selects.append("select '~stored' as input_name, max(input_fingerprint) as fingerprint from "
-        ~ store ~ " where relation_name = '" ~ node.alias ~ "'") -%}
+        ~ store ~ " where relation_name = '" ~ name ~ "'") -%}
     {%- set found = {} -%}
     {%- for row in segmint.query_rows(selects | join('\nunion all\n')) -%}
         {%- do found.update({row['input_name']: row['fingerprint']}) -%}

@@ -3,7 +3,7 @@ with
 
 records as (
 
-    select * from {{ ref('int_identity__records') }}
+    select * from {{ ref('int_identity__matching_records') }}
     where source_table = 'crm_contacts'
 
 ),

@@ -7,7 +7,7 @@ with
 
 records as (
 
-    select * from {{ ref('int_identity__records') }}
+    select * from {{ ref('int_identity__matching_records') }}
 
 ),
 

@@ -35,6 +35,7 @@ EXPECTED_ASSETS = {
     "intermediate/int_identity__match_candidates": "intermediate",
     "intermediate/int_identity__match_threshold": "intermediate",
     "intermediate/int_identity__pair_comparisons": "intermediate",
+    "intermediate/int_identity__matching_records": "intermediate",
     "intermediate/int_identity__probabilistic_matches": "intermediate",
     "intermediate/int_identity__record_customers": "intermediate",
     "intermediate/int_identity__record_identifiers": "intermediate",

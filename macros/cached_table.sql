@@ -1,11 +1,12 @@
 {% materialization cached_table, default %}
-    {#- A table rebuilt only when its inputs changed: the compiled SQL and the content of every
-        relation it reads (refs, sources, seeds). The key of the last build is kept in
+    {#- A table rebuilt only when its inputs changed: its compiled SQL and every relation it
+        reads (refs, sources, seeds; input_fingerprint). The key of the last build is kept in
         input_fingerprint_store (created at the start of the run); when the key is the same
-        and the table exists, the model keeps its table and runs no query. A full refresh always rebuilds. Like dbt Fusion's
-        state-aware orchestration, for a stage whose inputs often stay the same while the
-        rest of the run moves on (identity resolution when no contact changed). A model must
-        read other relations only through ref() and source(). -#}
+        and the table exists, the model keeps its table and runs no query. A full refresh
+        always rebuilds. Like dbt Fusion's state-aware orchestration, for a stage whose inputs
+        often stay the same while the rest of the run moves on (identity resolution when no
+        contact changed). A model must read other relations only through ref() and source(),
+        and its SQL must not depend on the clock. -#}
     {%- set target_relation = this.incorporate(type='table') -%}
     {%- set store = segmint.input_fingerprint_store() -%}
     {%- set name = this.schema ~ '.' ~ this.identifier -%}

@@ -1,6 +1,6 @@
 {% macro relation_fingerprint(relation) -%}
     {#- SQL: a fingerprint of the content of `relation` (aliased `t`), whatever the order of its
-        rows: its row count and the XOR of its rows' 64-bit hashes, as text. -#}
+        rows: its row count and the set_hash of its rows, as text. -#}
     {{ return(adapter.dispatch('relation_fingerprint', 'segmint')(relation)) }}
 {%- endmacro %}
 
@@ -8,11 +8,14 @@
     {#- Every column named: `hash(*)` is Snowflake's, not every engine that speaks its SQL has
         it; the hash as text, since engines disagree on its sign. -#}
     {%- set columns = adapter.get_columns_in_relation(relation) -%}
-    cast(count(*) as {{ dbt.type_string() }}) || ':' || coalesce(cast(bitxor_agg(hash(
-        {%- for column in columns %}t.{{ column.quoted }}{{ ', ' if not loop.last }}{% endfor -%}
-    )) as {{ dbt.type_string() }}), '')
+    {%- set row = [] -%}
+    {%- for column in columns -%}
+        {%- do row.append('t.' ~ column.quoted) -%}
+    {%- endfor -%}
+    cast(count(*) as {{ dbt.type_string() }}) || ':'
+    || coalesce(cast({{ segmint.set_hash(row | join(', ')) }} as {{ dbt.type_string() }}), '')
 {%- endmacro %}
 
 {% macro duckdb__relation_fingerprint(relation) -%}
-    cast(count(*) as varchar) || ':' || coalesce(cast(bit_xor(hash(t)) as varchar), '')
+    cast(count(*) as varchar) || ':' || coalesce(cast({{ segmint.set_hash('t') }} as varchar), '')
 {%- endmacro %}

@@ -242,8 +242,13 @@ def _reader_sql(path: Path, rejects: str | None = None) -> str:
 
 
 _NO_DELIMITER = chr(1)
-# One parse: json_type raises on text that is not JSON, and try() makes that false.
-_JSON_OBJECT = "coalesce(try(json_type(json)) = 'OBJECT', false)"
+
+
+def _json_object(parsed: str) -> str:
+    """SQL: the line ``json`` is a JSON object. ``parsed`` is the line parsed under try(),
+    NULL when the text is not JSON; valid JSON that starts with ``{`` is an object."""
+    starts = "case when starts_with(json, '{') then true else starts_with(ltrim(json), '{') end"
+    return f"coalesce({parsed} is not null and {starts}, false)"
 
 
 def _text_of(path: Path, column: str) -> str:
@@ -286,10 +291,13 @@ def _columns(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str] | Non
     return _column_map(names)
 
 
-def _json_keys(con: duckdb.DuckDBPyConnection, lines: str) -> dict[str, str]:
-    """The keys of the JSON objects among the staged ``lines``, mapped as _columns maps."""
+def _json_keys(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> dict[str, str]:
+    """The keys of the JSON objects of a JSON Lines file, mapped as _columns maps: one pass
+    over its lines (those the reader refuses are read again when the file is staged)."""
+    source = _reader_sql(path, rejects=f"{name}_krejects")
+    # Text that is not JSON has no keys (try), nor has JSON that is not an object ([]).
     names = con.execute(
-        f"select distinct unnest(json_keys(json)) from {lines} where _segmint_object order by 1"
+        f"select distinct unnest(try(json_keys(json))) from {source} order by 1"
     ).fetchall()
     return _column_map(name for (name,) in names)
 
@@ -365,13 +373,8 @@ def _stage_file(
     source = _reader_sql(path, rejects=f"{name}_rejects")
     reader = READERS[path.suffix.lower()]
     try:
-        if reader == "json":
-            con.execute(
-                f"create temp table {name}_lines as "
-                f"select json, {_JSON_OBJECT} as _segmint_object from {source}"
-            )
-            if present is None:
-                present = _json_keys(con, f"{name}_lines")
+        if reader == "json" and present is None:
+            present = _json_keys(con, path, name)
     except duckdb.Error as exc:
         raise LoadError(path, f"cannot be read: {exc}") from exc
     _check_required(contract, path, present)
@@ -405,35 +408,57 @@ def _stage_file(
                     from (select s.*, {row} as _segmint_row from {copied})"""
             )
         else:
+            _stage_json_lines(con, contract, name, source, present)
             row, lines = _numbered(con, name, f"{name}_lines", header=False)
             con.execute(
                 f"""insert into {name}_rejected
                     select {row}, '(row)', '(row): not a JSON object', '[{{"field": "(row)",
                            "reason": "not a JSON object"}}]', json
                     from {lines}
-                    where trim(json) <> '' and not _segmint_object"""
+                    where not _segmint_object and trim(json) <> ''"""
             )
-            # Read through a view: every field of a line from one parse (a list of paths),
-            # which is quicker than keeping a second copy of the file as columns.
-            keys = [present[c.name] for c in contract.columns if c.name in present]
-            paths = ", ".join(_lit("$." + json.dumps(k)) for k in keys) or "'$.\"\"'"
-            values = iter(range(1, len(keys) + 1))
-            fields = ", ".join(
-                f"_segmint_values[{next(values)}] as {_q(c.name)}"
-                if c.name in present
-                else f"cast(null as varchar) as {_q(c.name)}"
-                for c in contract.columns
-            )
+            columns = ", ".join(f"s.{_q(c.name)}" for c in contract.columns)
             con.execute(
                 f"""create temp view {name} as
-                    select _row, {fields}, json as _payload
-                    from (select {row} as _row, json,
-                                 json_extract_string(json, [{paths}]) as _segmint_values
-                          from {lines} where _segmint_object)"""
+                    select {row} as _row, {columns}, json as _payload
+                    from {lines} where _segmint_object"""
             )
     except duckdb.Error as exc:
         raise LoadError(path, f"cannot be read: {exc}") from exc
     return name, present
+
+
+def _stage_json_lines(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    name: str,
+    source: str,
+    present: dict[str, str],
+) -> None:
+    """A JSON Lines file as ``<name>_lines``, one row per line in reading order: its fields
+    as text columns (every field from one parse, a list of paths), whether it is a JSON
+    object, and the line itself only where it is not one. The other lines are not kept (a
+    copy of them held as much memory as the file's size): those the contract quarantines are
+    read again for their payload (_json_payloads)."""
+    keys = [present[c.name] for c in contract.columns if c.name in present]
+    paths = ", ".join(_lit("$." + json.dumps(k)) for k in keys) or "'$.\"\"'"
+    values = iter(range(1, len(keys) + 1))
+    fields = ", ".join(
+        f"_segmint_values[{next(values)}] as {_q(c.name)}"
+        if c.name in present
+        else f"cast(null as varchar) as {_q(c.name)}"
+        for c in contract.columns
+    )
+    names = ", ".join(_q(c.name) for c in contract.columns)
+    parsed = f"try(json_extract_string(json, [{paths}]))"
+    con.execute(
+        f"""create temp table {name}_lines as
+            select {names}, _segmint_object, case when not _segmint_object then json end as json
+            from (select json, _segmint_object, {fields}
+                  from (select json, _segmint_values, {_json_object("_segmint_values")}
+                                   as _segmint_object
+                        from (select json, {parsed} as _segmint_values from {source})))"""
+    )
 
 
 def _numbered(
@@ -444,11 +469,17 @@ def _numbered(
     (quarantined as ``<name>_rejected``)."""
     kept = _kept_row_number(con, table)
     shift = _rejected_rows(con, name, header=header)
+    return _shifted(kept, f"{table} as s", shift)
+
+
+def _shifted(kept: str, relation: str, shift: str | None) -> tuple[str, str]:
+    """SQL for a row's number in the file from ``kept`` (its number among the rows the
+    reader kept), and ``relation`` joined to the ``shift`` table of _rejected_rows."""
     if not shift:
-        return kept, f"{table} as s"
+        return kept, relation
     return (
         f"{kept} + coalesce(g._segmint_shift, 0)",
-        f"{table} as s asof left join {shift} as g on {kept} > g._segmint_before",
+        f"{relation} asof left join {shift} as g on {kept} > g._segmint_before",
     )
 
 
@@ -588,11 +619,14 @@ def _load_file(
                 from {kept} as s{without_bad}"""
         ).fetchall()[0][0]
         if n_bad:
+            payloads = staged
+            if READERS[path.suffix.lower()] == "json":
+                payloads = _json_payloads(con, staged, path, bad_rows)
             con.execute(
                 f"""insert into {RAW_SCHEMA}.quarantined_rows
                     select {_lit(load_id)}, {_lit(contract.table)}, {_lit(str(path))}, b._row,
                            b.field, b.reason, b.errors, s._payload, {_lit(now)}::timestamp
-                    from {bad_rows} as b join {staged} as s on s._row = b._row
+                    from {bad_rows} as b join {payloads} as s on s._row = b._row
                     order by b._row"""
             )
         result.rows_quarantined = n_bad
@@ -612,8 +646,28 @@ def _load_file(
         con.execute(f"drop view if exists {staged}_kept")
         con.execute(f"drop view if exists {staged}")
         for suffix in ("_bad", "_suppressed", "_rejected", "_rejects", "_rejects_scan",
-                       "_lines", "_src", "_shift"):  # fmt: skip
+                       "_lines", "_src", "_shift", "_krejects", "_krejects_scan", "_prejects",
+                       "_prejects_scan", "_payloads"):  # fmt: skip
             con.execute(f"drop table if exists {staged}{suffix}")
+
+
+def _json_payloads(con: duckdb.DuckDBPyConnection, name: str, path: Path, bad_rows: str) -> str:
+    """The lines of the rows in ``bad_rows`` (``_row``, ``_payload``), read again from the
+    file: the n-th line the reader keeps is the n-th staged one (a window with an empty
+    OVER () keeps reading order), shifted past the rejected lines as when it was staged."""
+    source = _reader_sql(path, rejects=f"{name}_prejects")
+    row, lines = _shifted(
+        "s._segmint_kept",
+        f"(select row_number() over () as _segmint_kept, json from {source}) as s",
+        f"{name}_shift" if _exists_temp(con, f"{name}_shift") else None,
+    )
+    con.execute(
+        f"""create temp table {name}_payloads as
+            select _row, _payload
+            from (select {row} as _row, s.json as _payload from {lines})
+            where _row in (select _row from {bad_rows})"""
+    )
+    return f"{name}_payloads"
 
 
 def _without_suppressed(

@@ -284,6 +284,14 @@ def test_rows_of_a_large_file_keep_their_numbers_across_the_readers_threads(tmp_
     (landing / f"orders.{fmt}").write_text("\n".join(lines) + "\n")
     load(landing, tmp_path / "w.duckdb")
     assert sorted(_quarantine(tmp_path / "w.duckdb")) == sorted(damaged | broken)
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        payloads = con.execute(
+            "select row_number, payload from raw.quarantined_rows where reason like 'status%'"
+        ).fetchall()
+    # Each broken row's payload is its own row, whichever reader thread read it.
+    assert sorted((row, json.loads(payload)["order_id"]) for row, payload in payloads) == [
+        (row, f"o{row}") for row in sorted(broken)
+    ]
     mismatched = _count(
         tmp_path / "w.duckdb",
         "select count(*) from raw.orders where order_id <> 'o' || _source_row",

@@ -105,7 +105,7 @@ def test_ids_survive_growth_and_merges_are_logged(tmp_path):
 MATCHING = ["int_identity__pair_comparisons", "int_identity__fs_u_probabilities",
             "int_identity__fs_parameters", "int_identity__scored_pairs",
             "int_identity__match_threshold", "int_identity__components"]  # fmt: skip
-RESOLVED = ["int_identity__record_customers"]
+RESOLVED = ["int_identity__record_customers", "marts.dim_customer_identities"]
 
 
 def _built_at(warehouse: Path) -> dict[str, object]:
@@ -118,7 +118,7 @@ def test_identity_tables_are_rebuilt_only_when_what_they_read_changed(tmp_path):
     landing = generate(GeneratorConfig(120, seed=7, out=tmp_path / "landing")).out
     warehouse = tmp_path / "w.duckdb"
     load(landing, warehouse)
-    identity = ("--select", "+int_identity__record_customers", "--indirect-selection", "cautious")
+    identity = ("--select", "+dim_customer_identities", "--indirect-selection", "cautious")
     _build(warehouse, tmp_path / "t1", *identity)
     first = _built_at(warehouse)
     assert {*MATCHING, "int_identity__record_identifiers", *RESOLVED} <= set(first)

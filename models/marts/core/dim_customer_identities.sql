@@ -18,9 +18,11 @@ excluded as (
 
 ),
 
+-- The records without their last-seen time (which moves with every event): only their
+-- source system is read here.
 records as (
 
-    select * from {{ ref('int_identity__records') }}
+    select * from {{ ref('int_identity__matching_records') }}
 
 ),
 

@@ -272,8 +272,8 @@ def _is_empty_json_lines(path: Path) -> bool:
 def _columns(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str] | None:
     """Column names of a file, lower-cased and trimmed, mapped to their names in the file.
 
-    None for JSON Lines: their keys are read from the lines once they are staged
-    (``_json_keys``), not in a pass over the file of their own.
+    None for JSON Lines: they have no header; their keys are read when the file is staged
+    (``_json_keys``), inside the load's transaction.
     """
     if READERS[path.suffix.lower()] == "json":
         return None
@@ -288,23 +288,44 @@ def _columns(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str] | Non
             names = [name for name, *_ in described if name != "file_row_number"]
     except duckdb.Error as exc:
         raise LoadError(path, f"cannot be read: {str(exc).splitlines()[0]}") from exc
-    return _column_map(names)
+    if READERS[path.suffix.lower()] == "parquet":
+        # DuckDB renames a column whose name differs from another's only in case
+        # ("Status" beside "status" reads as "Status_1"): the file's own names say so.
+        import pyarrow.parquet as pq
+
+        spellings = _spellings(pq.read_schema(path).names)
+    else:
+        spellings = _spellings(names)
+    twice = {k: v for k, v in spellings.items() if len(v) > 1}
+    if twice:
+        raise LoadError(
+            path,
+            "columns name the same field twice (names are matched ignoring case and "
+            f"surrounding spaces): {'; '.join(', '.join(map(repr, v)) for v in twice.values())}",
+        )
+    return {name.strip().lower(): name for name in names}
 
 
-def _json_keys(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> dict[str, str]:
-    """The keys of the JSON objects of a JSON Lines file, mapped as _columns maps: one pass
-    over its lines (those the reader refuses are read again when the file is staged)."""
+def _json_keys(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> dict[str, list[str]]:
+    """The keys of the JSON objects of a JSON Lines file, lower-cased and trimmed, each with
+    every spelling the lines use (one pass over the lines; those the reader refuses are read
+    again when the file is staged). Lines from different producers may spell a key
+    differently ("Email", "email"): each line's value is taken from the spelling it uses."""
     source = _reader_sql(path, rejects=f"{name}_krejects")
     # Text that is not JSON has no keys (try), nor has JSON that is not an object ([]).
     names = con.execute(
         f"select distinct unnest(try(json_keys(json))) from {source} order by 1"
     ).fetchall()
-    return _column_map(name for (name,) in names)
+    return _spellings(name for (name,) in names)
 
 
-def _column_map(names: Iterable[str]) -> dict[str, str]:
-    """Each name lower-cased and trimmed (as the contracts name columns) -> as in the file."""
-    return {name.strip().lower(): name for name in names}
+def _spellings(names: Iterable[str]) -> dict[str, list[str]]:
+    """Each name lower-cased and trimmed (as the contracts name columns) -> the names in the
+    file that read so."""
+    spellings: dict[str, list[str]] = {}
+    for name in names:
+        spellings.setdefault(name.strip().lower(), []).append(name)
+    return spellings
 
 
 def _check_required(contract: Contract, path: Path, present: dict[str, str]) -> None:
@@ -361,20 +382,22 @@ def _stage_file(
     present: dict[str, str] | None,
 ) -> tuple[str, dict[str, str]]:
     """The file as text columns with a 1-based row number and the row's payload, and the
-    file's columns (``present``; for JSON Lines, None: read from the staged lines).
+    file's columns (``present``; for JSON Lines, None: read from its lines here).
 
     Parquet files are read through a view: their row numbers are the file's own, so every
     read agrees, and a payload is only built for the rows that are quarantined. CSV rows are
     numbered in reading order, so their text is copied once as read into a temp table, and
-    the view reads that copy; JSON Lines are copied as lines, and the view parses them.
+    the view reads that copy; JSON Lines are staged as their fields (_stage_json_lines).
     Raises LoadError when the file lacks a required column.
     """
     name = f"_landing_{uuid.uuid4().hex[:8]}"
     source = _reader_sql(path, rejects=f"{name}_rejects")
     reader = READERS[path.suffix.lower()]
+    spellings: dict[str, list[str]] = {}
     try:
         if reader == "json" and present is None:
-            present = _json_keys(con, path, name)
+            spellings = _json_keys(con, path, name)
+            present = {key: names[0] for key, names in spellings.items()}
     except duckdb.Error as exc:
         raise LoadError(path, f"cannot be read: {exc}") from exc
     _check_required(contract, path, present)
@@ -408,7 +431,7 @@ def _stage_file(
                     from (select s.*, {row} as _segmint_row from {copied})"""
             )
         else:
-            _stage_json_lines(con, contract, name, source, present)
+            _stage_json_lines(con, contract, name, source, spellings)
             row, lines = _numbered(con, name, f"{name}_lines", header=False)
             con.execute(
                 f"""insert into {name}_rejected
@@ -433,28 +456,31 @@ def _stage_json_lines(
     contract: Contract,
     name: str,
     source: str,
-    present: dict[str, str],
+    spellings: dict[str, list[str]],
 ) -> None:
     """A JSON Lines file as ``<name>_lines``, one row per line in reading order: its fields
     as text columns (every field from one parse, a list of paths), whether it is a JSON
     object, and the line itself only where it is not one. The other lines are not kept (a
     copy of them held as much memory as the file's size): those the contract quarantines are
     read again for their payload (_json_payloads)."""
-    keys = [present[c.name] for c in contract.columns if c.name in present]
-    paths = ", ".join(_lit("$." + json.dumps(k)) for k in keys) or "'$.\"\"'"
-    values = iter(range(1, len(keys) + 1))
-    fields = ", ".join(
-        f"_segmint_values[{next(values)}] as {_q(c.name)}"
-        if c.name in present
-        else f"cast(null as varchar) as {_q(c.name)}"
-        for c in contract.columns
-    )
+    paths: list[str] = []
+    fields = []
+    for c in contract.columns:
+        values = []
+        for key in spellings.get(c.name, []):
+            paths.append(_lit("$." + json.dumps(key)))
+            values.append(f"_segmint_values[{len(paths)}]")
+        value = values[0] if len(values) == 1 else f"coalesce({', '.join(values)})"
+        fields.append(f"{value if values else 'cast(null as varchar)'} as {_q(c.name)}")
     names = ", ".join(_q(c.name) for c in contract.columns)
-    parsed = f"try(json_extract_string(json, [{paths}]))"
+    # A file whose lines hold none of the contract's keys still parses each line (for the
+    # object test), through a path no line has.
+    listed = ", ".join(paths) or _lit('$.""')
+    parsed = f"try(json_extract_string(json, [{listed}]))"
     con.execute(
         f"""create temp table {name}_lines as
             select {names}, _segmint_object, case when not _segmint_object then json end as json
-            from (select json, _segmint_object, {fields}
+            from (select json, _segmint_object, {", ".join(fields)}
                   from (select json, _segmint_values, {_json_object("_segmint_values")}
                                    as _segmint_object
                         from (select json, {parsed} as _segmint_values from {source})))"""

@@ -98,7 +98,7 @@ def test_missing_required_column_fails_and_loads_nothing(clean_landing, warehous
 def test_json_lines_missing_a_required_key_fail_and_load_nothing(
     clean_landing, warehouse, tmp_path
 ):
-    # A JSON Lines file's keys are read once its lines are staged, inside the load's one
+    # A JSON Lines file's keys are read when it is staged, inside the load's one
     # transaction: the files loaded before it are rolled back.
     landing = tmp_path / "landing"
     landing.mkdir()
@@ -109,6 +109,54 @@ def test_json_lines_missing_a_required_key_fail_and_load_nothing(
         load(landing, warehouse)
     assert _count(warehouse, "select count(*) from raw.crm_contacts") == 0
     assert _count(warehouse, "select count(*) from raw.loaded_files") == 0
+
+
+def test_json_lines_spelling_a_key_differently_lose_no_value(warehouse, tmp_path):
+    # Lines from two producers: "status" and " Status" are the same field (names match
+    # ignoring case and surrounding spaces); each line's value comes from its own spelling.
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    lines = [
+        {
+            "order_id": "o1",
+            "ordered_at": "2026-01-01T00:00:00Z",
+            "status": "completed",
+            "total_amount": 10,
+        },
+        {
+            "order_id": "o2",
+            "ordered_at": "2026-01-01T00:00:00Z",
+            " Status": "refunded",
+            "total_amount": 20,
+        },
+        {
+            "ORDER_ID": "o3",
+            "ordered_at": "2026-01-01T00:00:00Z",
+            "status": "cancelled",
+            "total_amount": 30,
+        },
+    ]
+    (landing / "orders.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    load(landing, warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute("select order_id, status from raw.orders order by 1").fetchall()
+    assert rows == [("o1", "completed"), ("o2", "refunded"), ("o3", "cancelled")]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_header_naming_one_field_twice_fails_naming_both(warehouse, tmp_path, fmt):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    frame = pd.DataFrame({"order_id": ["o1"], "ordered_at": ["2026-01-01T00:00:00Z"],
+                          "status": ["completed"], "Status": ["refunded"],
+                          "total_amount": [10]})  # fmt: skip
+    if fmt == "csv":
+        frame.to_csv(landing / "orders.csv", index=False)
+    else:
+        frame.to_parquet(landing / "orders.parquet")
+    with pytest.raises(LoadError, match=rf"orders\.{fmt}: .*same field twice.*'status', 'Status'"):
+        load(landing, warehouse)
+    assert _count(warehouse, "select count(*) from raw.orders") == 0
 
 
 def test_unreadable_file_fails_naming_the_file(warehouse, tmp_path):

@@ -120,17 +120,21 @@ class GammaGamma:
         return np.where(x > 0, weight * population + (1 - weight) * m, population)
 
 
-def _bgnbd_nll(log_params, x, tx, T, w) -> float:
-    """Negative log-likelihood of customers (x, tx, T), each row standing for w of them."""
+def _bgnbd_nll(log_params, x, tx, T, w, counts) -> float:
+    """Negative log-likelihood of customers (x, tx, T), each row standing for w of them.
+
+    ``counts`` is ``np.unique(x, return_inverse=True)``: the terms that depend on x alone
+    (the special functions, most of the cost) are computed once per distinct number of
+    repeat purchases, a few dozen values, and spread to the rows; each row's value is the
+    same, to the last bit, as computing it on the row."""
     r, alpha, a, b = np.exp(log_params)
-    first = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    second = betaln(a, b + x) - betaln(a, b)
+    distinct, row = counts
+    first = (gammaln(r + distinct) - gammaln(r) + r * np.log(alpha))[row]
+    second = (betaln(a, b + distinct) - betaln(a, b))[row]
     alive = -(r + x) * np.log(alpha + T)
     with np.errstate(divide="ignore"):
-        dropped = np.where(
-            x > 0, np.log(a) - np.log(b + np.maximum(x, 1) - 1) - (r + x) * np.log(alpha + tx),
-            -np.inf,
-        )  # fmt: skip
+        repeat = (np.log(a) - np.log(b + np.maximum(distinct, 1) - 1))[row]
+        dropped = np.where(x > 0, repeat - (r + x) * np.log(alpha + tx), -np.inf)
     return -float(np.sum(w * (first + second + np.logaddexp(alive, dropped))))
 
 
@@ -147,19 +151,20 @@ def fit_bgnbd(summary: pd.DataFrame) -> BgNbd:
         summary.groupby(["frequency", "recency", "T"], sort=False).size().reset_index(name="w")
     )
     x, tx, T, w = (patterns[c].to_numpy(float) for c in ("frequency", "recency", "T", "w"))
-    result = _minimize(_bgnbd_nll, 4, (x, tx, T, w), customers=len(summary))
+    data = (x, tx, T, w, np.unique(x, return_inverse=True))
+    result = _minimize(_bgnbd_nll, 4, data, customers=len(summary))
     r, alpha, a, b = np.exp(result.x)
-    log_likelihood = -_bgnbd_nll(result.x, x, tx, T, w)
+    log_likelihood = -_bgnbd_nll(result.x, *data)
     return BgNbd(float(r), float(alpha), float(a), float(b), log_likelihood, len(summary))
 
 
-def _gg_nll(log_params, x, m) -> float:
+def _gg_nll(log_params, x, m, counts) -> float:
+    """Negative log-likelihood of the spend model; ``counts`` as in _bgnbd_nll."""
     p, q, v = np.exp(log_params)
+    distinct, row = counts
+    head = (gammaln(p * distinct + q) - gammaln(p * distinct) - gammaln(q) + q * np.log(v))[row]
     return -float(
-        np.sum(
-            gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(v)
-            + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(v + x * m)
-        )
+        np.sum(head + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(v + x * m))
     )  # fmt: skip
 
 
@@ -171,9 +176,10 @@ def fit_gamma_gamma(summary: pd.DataFrame) -> GammaGamma:
             f"purchase of positive value; found {len(repeat)}"
         )
     x, m = repeat["frequency"].to_numpy(float), repeat["monetary_value"].to_numpy(float)
-    result = _minimize(_gg_nll, 3, (x, m), customers=len(repeat))
+    data = (x, m, np.unique(x, return_inverse=True))
+    result = _minimize(_gg_nll, 3, data, customers=len(repeat))
     p, q, v = np.exp(result.x)
-    return GammaGamma(float(p), float(q), float(v), -_gg_nll(result.x, x, m), len(repeat))
+    return GammaGamma(float(p), float(q), float(v), -_gg_nll(result.x, *data), len(repeat))
 
 
 # Log-parameters stay within e^-12 .. e^12. Some data put the likelihood's maximum at

@@ -374,13 +374,16 @@ def test_damaged_json_lines_are_quarantined_and_blank_lines_skipped(tmp_path):
         row.format("o5").encode().replace(b"o5", b"o\xe95"),  # 5 not UTF-8
         row.format("o6").encode(),  # 6 loads
         row.format("o7").encode().replace(b"}", b', "note": "' + b"x" * 3_000_000 + b'"}'),
-    ]  # 7 over the line size limit
+        row.format("o8").encode().replace(b"completed", b"lost"),
+    ]  # 7 over the line size limit; 8 breaks the contract, after two lines the reader refused
     (landing / "orders.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     report = load(landing, tmp_path / "w.duckdb")
     (result,) = report.files
-    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (6, 2, 4)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (7, 2, 5)
     bad = _quarantine(tmp_path / "w.duckdb")
-    assert sorted(bad) == [3, 4, 5, 7]
+    assert sorted(bad) == [3, 4, 5, 7, 8]
+    # Its payload is read again from the file: its own line, past the refused ones.
+    assert bad[8][0] == "status" and bad[8][2] == lines[7].decode()
     assert bad[3] == ("(row)", "(row): not a JSON object", '{"order_id": "o3", "broken')
     assert bad[5][0] == "(row)" and "not utf-8" in bad[5][1]
     assert "line size" in bad[7][1] and bad[7][2].startswith('{"order_id": "o7"')

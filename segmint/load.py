@@ -303,7 +303,7 @@ def _columns(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str] | Non
             "columns name the same field twice (names are matched ignoring case and "
             f"surrounding spaces): {'; '.join(', '.join(map(repr, v)) for v in twice.values())}",
         )
-    return {name.strip().lower(): name for name in names}
+    return {key: spelled[0] for key, spelled in _spellings(names).items()}
 
 
 def _json_keys(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> dict[str, list[str]]:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from segmint.load import csv_dialect
+
 _REC_ID = re.compile(r"^rec-(\d+)-")
 
 
@@ -105,7 +107,9 @@ _FEBRL_COLUMNS = ("rec_id", "given_name", "surname", "street_number", "address_1
 def _febrl_frame(path: Path) -> pd.DataFrame:
     """A FEBRL file's records, every value stripped. Raises DatasetError naming the file and
     what is missing: a column it needs, or a record id that names no person."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    delimiter, _ = csv_dialect(path)
+    frame = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False,
+                        skipinitialspace=True)  # fmt: skip
     frame.columns = [c.strip() for c in frame.columns]
     missing = [c for c in _FEBRL_COLUMNS if c not in frame.columns]
     if missing:

@@ -312,8 +312,10 @@ def landing_from_labelled_people(
     import pandas as pd
 
     from segmint.datasets import DatasetError
+    from segmint.load import csv_dialect
 
-    people = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    delimiter, _ = csv_dialect(Path(csv_path))
+    people = pd.read_csv(csv_path, sep=delimiter, dtype=str, keep_default_na=False)
     found = _people_columns(csv_path, list(people.columns), columns or {})
     missing = [f for f in ("unique_id", "cluster") if not found[f]]
     named = found["first_name"] or found["last_name"] or found["full_name"]

@@ -204,11 +204,21 @@ def _lit(value: str) -> str:
 # Reading and coercion
 
 
-def _csv_header(path: Path) -> list[str]:
-    """The header row of a CSV file, read in Python: DuckDB's dialect sniffer fails on a
-    damaged row among the first ones, and the header is all segmint needs to know."""
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
-        return next(csv.reader(fh), [])
+# The delimiters a CSV file may use: spreadsheets in many locales write ';', other tools tab
+# or '|'. The first is taken when the header row reads the same with several.
+CSV_DELIMITERS = (",", ";", "\t", "|")
+
+
+def csv_dialect(path: Path) -> tuple[str, list[str]]:
+    """The delimiter of a CSV file and its header row, read in Python: DuckDB's dialect
+    sniffer fails on a damaged row among the first ones, and the header is all segmint
+    needs to know. The delimiter is the one that splits the header into the most names."""
+    headers = {}
+    for delimiter in CSV_DELIMITERS:
+        with path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
+            headers[delimiter] = next(csv.reader(fh, delimiter=delimiter), [])
+    delimiter = max(CSV_DELIMITERS, key=lambda d: len(headers[d]))
+    return delimiter, headers[delimiter]
 
 
 def _reader_sql(path: Path, rejects: str | None = None) -> str:
@@ -223,10 +233,12 @@ def _reader_sql(path: Path, rejects: str | None = None) -> str:
         # comment = '': DuckDB's sniffer would otherwise take a row starting with '#' for a
         # comment line and drop it without a trace.
         rejects = rejects or f"_rejects_{uuid.uuid4().hex[:8]}"
-        columns = ", ".join(f"{_lit(name)}: 'VARCHAR'" for name in _csv_header(path))
+        delimiter, header = csv_dialect(path)
+        columns = ", ".join(f"{_lit(name)}: 'VARCHAR'" for name in header)
         return (
             f"read_csv({p}, auto_detect = false, header = true, columns = {{{columns}}}, "
-            "delim = ',', quote = '\"', escape = '\"', comment = '', store_rejects = true, "
+            f"delim = {_lit(delimiter)}, quote = '\"', escape = '\"', comment = '', "
+            "store_rejects = true, "
             f"rejects_table = {_lit(rejects)}, rejects_scan = {_lit(rejects + '_scan')})"
         )
     # JSON Lines: read as lines (a control character no JSON text holds raw as the
@@ -280,7 +292,7 @@ def _columns(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str] | Non
     source = _reader_sql(path)
     try:
         if READERS[path.suffix.lower()] == "csv":
-            names = _csv_header(path)
+            _, names = csv_dialect(path)
             if len(set(names)) != len(names) or not all(n.strip() for n in names):
                 raise LoadError(path, f"the header row names a column twice or not at all: {names}")
         else:

@@ -113,16 +113,20 @@ def test_labelled_people_in_another_layout_and_with_text_labels_convert(tmp_path
     assert not (tmp_path / "u").exists()
 
 
-def test_labelled_people_under_other_headers_with_day_first_dates_convert(tmp_path):
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_labelled_people_under_other_headers_with_day_first_dates_convert(tmp_path, delimiter):
     # A voter-roll style export: its own header names, birth dates day first, a full name
-    # as well as its parts, and the true person under another name.
+    # as well as its parts, and the true person under another name; from a spreadsheet
+    # that may delimit by ';' or tab.
     people = tmp_path / "voters.csv"
     people.write_text(
-        "Record ID,Person-ID,Given Name,Family Name,Full Name,Zip Code,Town,Birth Date\n"
-        "a1,7,ann,lee,ann lee,2000,sydney,03/04/1990\n"
-        "a2,7,anne,lee,anne lee,2000,sydny,25/04/1990\n"
-        "b1,9,bob,ng,bob ng,3000,perth,not known\n"
-        "b2,9,bob,ng,bob ng,3000,perth,\n"
+        (
+            "Record ID,Person-ID,Given Name,Family Name,Full Name,Zip Code,Town,Birth Date\n"
+            "a1,7,ann,lee,ann lee,2000,sydney,03/04/1990\n"
+            "a2,7,anne,lee,anne lee,2000,sydny,25/04/1990\n"
+            "b1,9,bob,ng,bob ng,3000,perth,not known\n"
+            "b2,9,bob,ng,bob ng,3000,perth,\n"
+        ).replace(",", delimiter)
     )
     contacts = _converted_people(people, tmp_path / "o")
     assert contacts["contact_id"].tolist() == ["a1", "a2", "b1", "b2"]

@@ -197,6 +197,33 @@ def test_csv_and_jsonl_load_the_same_rows_as_parquet(tmp_path):
         pd.testing.assert_frame_equal(frames["parquet"][table], frames["jsonl"][table])
 
 
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_a_csv_file_with_another_delimiter_loads_the_same_rows(tmp_path, delimiter):
+    # Spreadsheets in many locales write ';'; other tools tab or '|'. A field holding a
+    # comma stays one field (the street "1, Main St"), as does a quoted delimiter.
+    out = generate(GeneratorConfig(40, seed=5, out=tmp_path / "land", file_format="csv")).out
+    contacts = pd.read_csv(out / "crm_contacts.csv", dtype=str, keep_default_na=False)
+    contacts.loc[0, "street"] = "1, Main St"
+    contacts.loc[1, "city"] = f"Saint{delimiter}Malo"
+    frames = {}
+    for name, sep in (("comma", ","), ("other", delimiter)):
+        folder = tmp_path / name
+        folder.mkdir()
+        contacts.to_csv(folder / "crm_contacts.csv", sep=sep, index=False)
+        load(folder, tmp_path / f"{name}.duckdb")
+        con = duckdb.connect(str(tmp_path / f"{name}.duckdb"), read_only=True)
+        frames[name] = con.execute(
+            "select * exclude (_source_file, _loaded_at, _load_id) from raw.crm_contacts "
+            "order by _source_row"
+        ).df()
+        assert con.execute("select count(*) from raw.quarantined_rows").fetchone()[0] == 0
+        con.close()
+    assert len(frames["other"]) == len(contacts)
+    assert frames["other"].loc[0, "street"] == "1, Main St"
+    assert frames["other"].loc[1, "city"] == f"Saint{delimiter}Malo"
+    pd.testing.assert_frame_equal(frames["comma"], frames["other"])
+
+
 def test_unknown_columns_are_reported_and_ignored(clean_landing, warehouse, tmp_path):
     landing = tmp_path / "landing"
     landing.mkdir()

@@ -397,3 +397,16 @@ def test_the_manifest_is_stale_when_any_file_dbt_parses_changed(tmp_path):
     assert not manifest_is_stale(project)
     touched_after_the_parse(tmp_path / "tests/dbt/a_singular_test.sql")
     assert manifest_is_stale(project)
+
+
+def test_the_modules_warmed_while_dbt_runs_exist_under_dbt_steps():
+    """warm_imports leaves an import error to the step that imports the module, so a module
+    renamed away would silently stop being warmed: each one named must be importable."""
+    import importlib.util
+
+    from orchestration.defs.dbt import STAGE_SELECTIONS, WARM_DURING
+
+    assert set(WARM_DURING) <= set(STAGE_SELECTIONS)
+    for modules in WARM_DURING.values():
+        for module in modules:
+            assert importlib.util.find_spec(module) is not None, module

@@ -334,7 +334,7 @@ def validate(
             results.append(SuiteResult(suite, [], rows=rows or 0, skipped=SKIPPED_EMPTY))
         else:
             to_run.append(suite)
-    context = gx.get_context(mode="ephemeral")
+    context = _context(docs_dir)
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     if docs_dir is not None:
         context.add_data_docs_site(
@@ -355,6 +355,7 @@ def validate(
         source = context.data_sources.add_sql(
             name="warehouse", connection_string=connection_string, kwargs=engine_kwargs
         )
+    rendered: list = []  # what this call renders into Data Docs
     try:
         for suite in to_run:
             history = histories[suite.name]
@@ -370,7 +371,7 @@ def validate(
             for n, (query, specs) in enumerate(groups.items()):
                 name = suite.name if n == 0 else f"{suite.name}__{n}"
                 sql = (query or "select * from {relation}").replace("{relation}", suite.relation)
-                gx_suite = context.suites.add(
+                gx_suite = context.suites.add_or_update(
                     gx.ExpectationSuite(
                         name=name,
                         expectations=[_expectation(s, resolved[s.label][1]) for s in specs],
@@ -399,7 +400,8 @@ def validate(
                         result_format=result_format,
                     )
                 )
-                (validation,) = checkpoint.run().run_results.values()
+                ((identifier, validation),) = checkpoint.run().run_results.items()
+                rendered += [identifier, identifier.expectation_suite_identifier]
                 by_label.update(
                     {r.expectation_config.meta.get("label"): r for r in validation.results}
                 )
@@ -417,8 +419,10 @@ def validate(
                     )
             results.append(SuiteResult(suite, outcomes, rows=volumes[suite.name]))
         if docs_dir is not None and to_run:
-            # Data Docs once for every suite of this call, not once per checkpoint.
-            context.build_data_docs(site_names=["segmint"])
+            # The pages of this call's suites and results, once (not once per checkpoint);
+            # the index lists every result kept, whichever step or call wrote it.
+            _forget_old_results(context)
+            context.build_data_docs(site_names=["segmint"], resource_identifiers=rendered)
     finally:
         gx_duckdb.close(source)
         del source, context
@@ -428,6 +432,54 @@ def validate(
     if record:
         _record(warehouse, results, now, accept)
     return results
+
+
+# Validation results kept for Data Docs, per suite: its last runs (older ones and their pages
+# are removed when a step builds the docs).
+DOCS_RUNS_KEPT = 30
+
+
+def _context(docs_dir: Path | None):
+    """An ephemeral GX context. With Data Docs, its suites and validation results are kept
+    as files under ``docs_dir/.gx``: every quality step of a run (one context each) adds its
+    own, and the index of the site lists them all, not only the last step's."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+    )
+
+    if docs_dir is None:
+        return gx.get_context(mode="ephemeral")
+    defaults = InMemoryStoreBackendDefaults()
+    config = DataContextConfig(store_backend_defaults=defaults)
+    kept = Path(docs_dir).resolve() / ".gx"
+    stores = (
+        (defaults.expectations_store_name, "ExpectationsStore"),
+        (defaults.validation_results_store_name, "ValidationResultsStore"),
+    )
+    for store, kind in stores:
+        config.stores[store] = {
+            "class_name": kind,
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(kept / kind),
+            },
+        }
+    return gx.get_context(project_config=config, mode="ephemeral")
+
+
+def _forget_old_results(context) -> None:
+    """Keep the last DOCS_RUNS_KEPT validation results of each suite; Data Docs then removes
+    the pages of the others."""
+    store = context.stores[context.validation_results_store_name]
+    by_suite: dict[str, list] = {}
+    for key in store.list_keys():
+        by_suite.setdefault(key.expectation_suite_identifier.name, []).append(key)
+    for keys in by_suite.values():
+        keys.sort(key=lambda k: k.run_id.run_time, reverse=True)
+        for key in keys[DOCS_RUNS_KEPT:]:
+            store.remove_key(key)
 
 
 def _record(warehouse, results: list[SuiteResult], now: datetime, accept: bool) -> None:

@@ -346,3 +346,28 @@ def test_failing_row_samples_carry_no_personal_data():
         "lost_in_space",
         REDACTED,
     ]
+
+
+def test_data_docs_index_every_steps_results_and_keep_the_last_runs(healthy, tmp_path,
+                                                                     monkeypatch):  # fmt: skip
+    # Each quality step of a run validates in a context of its own: the site's index must
+    # list the results of every step, not only the last one's.
+    import segmint.quality.validate as validate_module
+
+    warehouse = _fresh_history(healthy, tmp_path)
+    docs = tmp_path / "docs"
+    by_name = {s.name: s for s in load_suites()}
+    validate(warehouse, [by_name["stg_shop__orders"]], docs_dir=docs, record=False)
+    validate(warehouse, [by_name["customer_profile"]], docs_dir=docs, record=False)
+    index = (docs / "index.html").read_text()
+    assert "validations/stg_shop__orders/" in index
+    assert "validations/customer_profile/" in index
+
+    def pages(suite: str) -> list[Path]:
+        return list((docs / "validations" / suite).rglob("*.html"))
+
+    monkeypatch.setattr(validate_module, "DOCS_RUNS_KEPT", 2)
+    for _ in range(2):
+        validate(warehouse, [by_name["stg_shop__orders"]], docs_dir=docs, record=False)
+    assert len(pages("stg_shop__orders")) == 2  # three runs, the oldest page removed
+    assert len(pages("customer_profile")) == 1

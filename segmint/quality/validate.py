@@ -436,7 +436,7 @@ def validate(
 
 # Validation results kept for Data Docs, per suite: its last runs (older ones and their pages
 # are removed when a step builds the docs).
-DOCS_RUNS_KEPT = 30
+DOCS_RUNS_KEPT = 10
 
 
 def _context(docs_dir: Path | None):
